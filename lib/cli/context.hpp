@@ -1,0 +1,70 @@
+// context.hpp -- what a tool's run() receives instead of globals: resolved common options,
+// the run's identity for provenance, and progress reporting. No CLI11 or torch here.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace treerpo::cli {
+
+/// A deterministic subset of work items: shard `index` of `count` (0-based).
+struct Shard {
+  std::uint32_t index = 0;
+  std::uint32_t count = 1;
+  /// [begin, end) of `items` taken by this shard: contiguous blocks, sizes differing by <= 1.
+  std::pair<std::size_t, std::size_t> range(std::size_t items) const;
+  std::string text() const { return std::to_string(index) + "/" + std::to_string(count); }
+};
+
+/// Parses "i/n" with 0 <= i < n. \throws UsageError naming `option`
+Shard parse_shard(const std::string& text, const std::string& option);
+/// The shard implied by the Slurm array variables (SLURM_ARRAY_TASK_ID/_COUNT/_MIN), if any.
+std::optional<Shard> shard_from_slurm();
+
+/// One input a stage read, for the provenance record.
+struct InputRecord {
+  std::string path;
+  std::string digest;
+};
+
+struct Context {
+  std::string tool;                     ///< program name, e.g. "treerpo-merge"
+  std::vector<std::string> argv;
+  std::string resolved_options;         ///< every option with its value (TOML, as --config reads)
+  bool force = false;
+  bool quiet = false;
+  bool json = false;                    ///< print a JSON summary on stdout
+  bool progress = false;                ///< resolved: show progress on stderr
+  bool progress_tty = false;            ///< progress goes to a terminal (\r updates)
+  unsigned threads = 1;                 ///< resolved thread budget
+  std::uint64_t seed = 0;               ///< resolved master seed
+  bool seed_given = false;
+  std::string device = "cpu";           ///< resolved device
+  Shard shard;
+
+  /// JSON provenance record of this stage (tool, version, git, argv, options, seed, threads,
+  /// device, libraries, inputs, time). Time comes from SOURCE_DATE_EPOCH when it is set, so
+  /// reruns can be byte-identical.
+  std::string provenance_record(const std::vector<InputRecord>& inputs) const;
+};
+
+/// Progress on stderr: a \r-updated line on a terminal; a plain line every 10 s otherwise
+/// (only when --progress forces it); nothing when disabled.
+class Progress {
+ public:
+  Progress(const Context& ctx, std::string label, std::uint64_t total);
+  ~Progress();
+  void update(std::uint64_t done);
+  void finish();
+
+ private:
+  bool enabled_, tty_;
+  std::string label_;
+  std::uint64_t total_;
+  double last_ = -1e9;
+  bool finished_ = false;
+};
+
+}  // namespace treerpo::cli

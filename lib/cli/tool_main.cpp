@@ -1,0 +1,146 @@
+// tool_main.cpp -- parse, initialise the process once, run, map errors to exit codes.
+#include "cli/tool_main.hpp"
+
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cerrno>
+#include <clocale>
+#include <cstdio>
+#include <random>
+
+#include "cli/common_options.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/signals.hpp"
+#include "core/terminal.hpp"
+#include "h5/handle.hpp"
+#include "h5/zstd_filter.hpp"
+#include "runtime/runtime.hpp"
+
+namespace treerpo::cli {
+namespace {
+bool wants_verbose_version(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--verbose" || (a.size() >= 2 && a[0] == '-' && a[1] == 'v' && a.find_first_not_of('v', 1) == std::string::npos))
+      return true;
+  }
+  return false;
+}
+
+Context make_context(const ToolSpec& spec, const CommonValues& v, const std::string& output, CLI::App& app, int argc,
+                     char** argv) {
+  Context ctx;
+  ctx.tool = spec.name;
+  ctx.argv.assign(argv, argv + argc);
+  ctx.force = v.force;
+  ctx.quiet = v.quiet;
+  ctx.json = v.json;
+  if (v.json && spec.common.output && output == "-")
+    throw UsageError("--json and -o - both want stdout; write the data to a file with -o FILE");
+  const bool stderr_tty = terminal::is_terminal(STDERR_FILENO);
+  ctx.progress = spec.common.progress && !v.quiet && !v.progress_off && (v.progress_on || stderr_tty);
+  ctx.progress_tty = stderr_tty;
+
+  if (spec.common.threads) {
+    ctx.threads = runtime::resolve_threads(v.threads);
+    const auto plan = runtime::apply_threads(ctx.threads);
+    log::debug("threads: " + std::to_string(plan.total) + " (BLAS " + std::to_string(plan.blas) + ", libtorch " +
+               std::to_string(plan.torch) + ")");
+  }
+  if (spec.common.seed) {
+    ctx.seed_given = v.seed.has_value();
+    ctx.seed = v.seed ? *v.seed : (std::uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
+    log::info("seed: " + std::to_string(ctx.seed));
+  }
+  if (spec.common.device) ctx.device = runtime::resolve_device(v.device);
+  if (spec.common.shard) {
+    if (!v.shard.empty()) ctx.shard = parse_shard(v.shard, "--shard");
+    else if (auto s = shard_from_slurm()) ctx.shard = *s;
+  }
+  ctx.resolved_options = app.config_to_str(/*default_also=*/true, /*write_description=*/false);
+  return ctx;
+}
+}  // namespace
+
+std::function<int(Context&)> build_app(CLI::App& app, const ToolSpec& spec, std::string& output,
+                                       CommonValues& values) {
+  app.name(spec.name);
+  app.description(spec.summary);
+  if (!spec.footer.empty()) app.footer(spec.footer);
+  add_common_options(app, spec.common, values, output);
+  return spec.setup(app, output);
+}
+
+int tool_main(int argc, char** argv, const ToolSpec& spec) {
+  log::set_program(spec.name);
+  CLI::App app;
+  std::string output = "-";
+  CommonValues values;
+  std::function<int(Context&)> run;
+  try {
+    run = build_app(app, spec, output, values);
+  } catch (const std::exception& e) {
+    log::error(std::string("internal error while defining options: ") + e.what());
+    return to_int(ExitCode::software);
+  }
+  const bool verbose = wants_verbose_version(argc, argv);
+  app.set_version_flag("--version", [&] { return runtime::version_report(spec.name, verbose); },
+                       "Print version, build and library information (more with -v) and exit");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);  // --help / --version: stdout, exit 0
+  } catch (const CLI::FileError& e) {
+    log::error(e.what());
+    return to_int(ExitCode::no_input);
+  } catch (const CLI::ConfigError& e) {
+    log::error(std::string("configuration file: ") + e.what());
+    return to_int(ExitCode::config);
+  } catch (const CLI::ParseError& e) {
+    log::error(std::string(e.what()) + " (run with --help for more information)");
+    return to_int(ExitCode::usage);  // never CLI11's own 100+ codes
+  }
+
+  if (values.fake_stdin_tty) terminal::set_fake_terminal(STDIN_FILENO, true);
+  if (values.fake_stdout_tty) terminal::set_fake_terminal(STDOUT_FILENO, true);
+  if (values.fake_stderr_tty) terminal::set_fake_terminal(STDERR_FILENO, true);
+  log::set_level(values.quiet ? log::Level::error
+                              : static_cast<log::Level>(std::min(1 + values.verbosity, 4)));
+
+  int rc = 0;
+  try {
+    std::setlocale(LC_NUMERIC, "C");  // numbers in JSON and logs never depend on the locale
+    signals::install();
+    h5::silence_errors();
+    h5::register_zstd_filter();
+    Context ctx = make_context(spec, values, output, app, argc, argv);
+    if (log::enabled(log::Level::debug)) log::debug(runtime::version_report(spec.name, true));
+    rc = run(ctx);
+  } catch (const ShowUsage&) {
+    std::fputs(app.help().c_str(), stdout);
+    rc = 0;
+  } catch (const Interrupted& e) {
+    log::error(std::string(e.what()) + "; no output written");
+    rc = to_int(e.exit_code());
+  } catch (const Error& e) {
+    log::error(e.what());
+    rc = to_int(e.exit_code());
+  } catch (const std::bad_alloc&) {
+    log::error("out of memory");
+    rc = to_int(ExitCode::temp_failure);
+  } catch (const std::exception& e) {
+    log::error(std::string("internal error: ") + e.what());
+    rc = to_int(ExitCode::software);
+  }
+  // Delayed write errors on stdout (full disk, closed pipe reader) surface here.
+  if (std::fclose(stdout) != 0 && errno != EBADF && rc == 0) {
+    log::error(with_errno("error closing standard output", errno));
+    rc = to_int(ExitCode::io);
+  }
+  return rc;
+}
+
+}  // namespace treerpo::cli

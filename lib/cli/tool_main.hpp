@@ -1,0 +1,45 @@
+// tool_main.hpp -- the one entry point of every executable: parse (CLI11), set up the process
+// once (threads, HDF5, signals, locale), run, and map exceptions to exit codes.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "cli/context.hpp"
+
+namespace CLI { class App; }
+
+namespace treerpo::cli {
+
+/// Which of the optional common options a tool takes (each only where it means something).
+struct CommonSet {
+  bool output = false;   ///< -o/--output and -f/--force (tools that write a data file)
+  bool threads = false;  ///< -t/--threads
+  bool seed = false;     ///< --seed
+  bool device = false;   ///< --device
+  bool shard = false;    ///< --shard
+  bool progress = false; ///< --progress/--no-progress
+};
+
+/// A tool: its name, help text, which common options it takes, and a setup function that
+/// binds its own options to the parser and returns the function that runs it.
+struct ToolSpec {
+  std::string name;
+  std::string summary;      ///< one line for --help
+  std::string footer;       ///< examples / pointers shown at the end of --help
+  CommonSet common;
+  std::function<std::function<int(Context&)>(CLI::App&, std::string& output)> setup;
+};
+
+/// Thrown by a tool's run when it was called bare with stdin a terminal: print usage, exit 0.
+struct ShowUsage {};
+
+/// Builds the parser of a tool (used by tool_main and by the option-collision test).
+/// `output` receives -o when the tool takes it. The returned runner is valid after parsing.
+std::function<int(Context&)> build_app(CLI::App& app, const ToolSpec& spec, std::string& output,
+                                       struct CommonValues& values);
+
+/// Runs a tool as a program: returns the exit code (never calls exit()).
+int tool_main(int argc, char** argv, const ToolSpec& spec);
+
+}  // namespace treerpo::cli

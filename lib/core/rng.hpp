@@ -1,0 +1,37 @@
+// rng.hpp -- noise keyed by what it belongs to: (seed, domain, ids...), never by batch position.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+
+namespace treerpo::rng {
+
+/// Fixed random domains; a stream's key is derived from (seed, domain, indices).
+enum class Domain : std::uint64_t {
+  initial_noise = 1,   ///< a prompt's initial latent x_{sigma_0}
+  branch_noise = 2,    ///< an SDE transition into a tree node
+  synthetic = 3,       ///< synthetic test trajectories (treerpo-synth)
+  minibatch = 4,       ///< training minibatch order
+  sft_noise = 5,       ///< fresh noise of supervised terms
+};
+
+/// A well-mixed 64-bit key for (seed, domain, indices...). Pure function, platform-independent.
+std::uint64_t derive_key(std::uint64_t seed, Domain domain, std::initializer_list<std::uint64_t> indices);
+
+/// Extends a tree node's key by the index of one of its children (the node path).
+std::uint64_t child_key(std::uint64_t parent_key, std::uint64_t child_index);
+
+/// Counter-based stream of standard normal floats from a key (SplitMix64 + Box-Muller,
+/// computed in double): the same key gives the same numbers on every machine and thread.
+class NormalStream {
+ public:
+  explicit NormalStream(std::uint64_t key) : state_(key) {}
+  double next();
+  std::uint64_t next_u64();
+
+ private:
+  std::uint64_t state_;
+  bool has_spare_ = false;
+  double spare_ = 0.0;
+};
+
+}  // namespace treerpo::rng

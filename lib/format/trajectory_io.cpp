@@ -1,0 +1,355 @@
+// trajectory_io.cpp -- HDF5 layout of format 1: what goes where, and a reader that checks
+// each dataset's presence, dtype and shape before it trusts it.
+#include "format/trajectory_io.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+#include "core/half.hpp"
+
+namespace treerpo::format {
+namespace {
+using h5::Handle;
+using h5::Type;
+
+std::string shape_text(const std::vector<std::uint64_t>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// Expected rank and (optionally) fixed extents; -1 = any.
+struct Expect {
+  std::vector<std::string> dtypes;
+  std::vector<std::int64_t> shape;
+};
+
+h5::DatasetInfo require(hid_t file, const std::string& name, const std::string& path, const Expect& e) {
+  if (!h5::exists(file, path))
+    throw DataError(name + ": " + path + ": missing dataset (required by format " + std::to_string(kFormatMajor) +
+                    ".x)");
+  h5::DatasetInfo info = h5::describe(file, path);
+  if (std::find(e.dtypes.begin(), e.dtypes.end(), info.dtype) == e.dtypes.end()) {
+    std::string want;
+    for (std::size_t i = 0; i < e.dtypes.size(); ++i) want += (i ? " or " : "") + e.dtypes[i];
+    throw DataError(name + ": " + path + ": expected " + want + ", found " + info.dtype);
+  }
+  bool ok = info.shape.size() == e.shape.size();
+  for (std::size_t i = 0; ok && i < e.shape.size(); ++i)
+    if (e.shape[i] >= 0 && info.shape[i] != static_cast<std::uint64_t>(e.shape[i])) ok = false;
+  if (!ok) {
+    std::string want = "[";
+    for (std::size_t i = 0; i < e.shape.size(); ++i)
+      want += (i ? ", " : "") + (e.shape[i] < 0 ? std::string("*") : std::to_string(e.shape[i]));
+    throw DataError(name + ": " + path + ": expected shape " + want + "], found " + shape_text(info.shape));
+  }
+  return info;
+}
+
+template <typename T>
+std::vector<T> read_vector(hid_t file, const std::string& name, const std::string& path, Type type,
+                           const char* dtype, std::int64_t items) {
+  require(file, name, path, {{dtype}, {items}});
+  std::vector<T> out(static_cast<std::size_t>(h5::describe(file, path).shape[0]));
+  h5::read_numeric(file, path, type, out.data(), name + ": " + path);
+  return out;
+}
+
+FloatArray read_floats(hid_t file, const std::string& name, const std::string& path,
+                       const std::vector<std::string>& dtypes, const std::vector<std::int64_t>& shape) {
+  auto info = require(file, name, path, {dtypes, shape});
+  FloatArray a;
+  a.shape = info.shape;
+  std::size_t n = 1;
+  for (auto d : a.shape) n *= d;
+  a.data.resize(n);
+  h5::read_numeric(file, path, Type::f32, a.data.data(), name + ": " + path);
+  return a;
+}
+
+void write_floats(hid_t loc, const std::string& path, const FloatArray& a, LatentDtype dtype, const h5::Storage& s) {
+  if (dtype == LatentDtype::float16) {
+    std::vector<std::uint16_t> bits(a.data.size());
+    std::transform(a.data.begin(), a.data.end(), bits.begin(), float_to_half_bits);
+    h5::write_numeric(loc, path, Type::f16, Type::f16, a.shape, bits.data(), s);
+  } else {
+    h5::write_numeric(loc, path, Type::f32, Type::f32, a.shape, a.data.data(), s);
+  }
+}
+
+template <typename T>
+void write_vector(hid_t loc, const std::string& path, Type type, const std::vector<T>& v, const h5::Storage& s) {
+  h5::write_numeric(loc, path, type, type, {v.size()}, v.data(), s);
+}
+
+std::string require_attr_string(hid_t obj, const std::string& name, const std::string& where,
+                                 const std::string& attr) {
+  auto v = h5::attr_string(obj, attr, name + ": " + where);
+  if (!v) throw DataError(name + ": " + where + ": missing attribute " + attr);
+  return *v;
+}
+
+std::vector<std::int64_t> require_attr_ints(hid_t obj, const std::string& name, const std::string& where,
+                                            const std::string& attr) {
+  auto v = h5::attr_ints(obj, attr, name + ": " + where);
+  if (!v) throw DataError(name + ": " + where + ": missing attribute " + attr);
+  return *v;
+}
+
+std::vector<double> require_attr_doubles(hid_t obj, const std::string& name, const std::string& where,
+                                         const std::string& attr) {
+  auto v = h5::attr_doubles(obj, attr, name + ": " + where);
+  if (!v) throw DataError(name + ": " + where + ": missing attribute " + attr);
+  return *v;
+}
+
+std::int64_t scalar(const std::vector<std::int64_t>& v, const std::string& name, const std::string& what) {
+  if (v.size() != 1) throw DataError(name + ": " + what + ": expected one integer");
+  return v[0];
+}
+
+Handle require_group(hid_t file, const std::string& name, const std::string& path) {
+  if (!h5::exists(file, path) || !h5::is_group(file, path))
+    throw DataError(name + ": " + path + ": missing group (required by format " + std::to_string(kFormatMajor) + ".x)");
+  return h5::open_group(file, path, ExitCode::data, name + ": " + path);
+}
+}  // namespace
+
+std::int64_t check_format(hid_t file, const std::string& name) {
+  auto format = h5::attr_string(file, "treerpo_format", name + ": /");
+  if (!format) throw DataError(name + ": not a treerpo file (no treerpo_format attribute on /)");
+  if (*format != kFormatName)
+    throw DataError(name + ": / attribute treerpo_format is '" + *format + "', expected '" + kFormatName + "'");
+  auto version = h5::attr_ints(file, "treerpo_format_version", name + ": /");
+  if (!version || version->size() != 2)
+    throw DataError(name + ": / attribute treerpo_format_version: expected [major, minor]");
+  if ((*version)[0] > kFormatMajor || (*version)[0] < 1)
+    throw DataError(name + ": file is format " + std::to_string((*version)[0]) + "." + std::to_string((*version)[1]) +
+                    "; this build reads " + std::to_string(kFormatMajor) + ".x");
+  return (*version)[1];
+}
+
+Trajectory read_trajectory(hid_t file, const std::string& name) {
+  Trajectory t;
+  t.format_minor = check_format(file, name);
+
+  // /rollout first: it fixes the latent shape every array is checked against.
+  {
+    Handle g = require_group(file, name, "/rollout");
+    auto& r = t.rollout;
+    const std::string w = "/rollout";
+    r.mode = require_attr_string(g.get(), name, w, "mode");
+    r.kernel = require_attr_string(g.get(), name, w, "kernel");
+    r.logprob_reduction = require_attr_string(g.get(), name, w, "logprob_reduction");
+    r.steps = scalar(require_attr_ints(g.get(), name, w, "steps"), name, w + " steps");
+    r.shift = require_attr_doubles(g.get(), name, w, "shift").at(0);
+    r.depth = scalar(require_attr_ints(g.get(), name, w, "depth"), name, w + " depth");
+    r.branching = require_attr_ints(g.get(), name, w, "branching");
+    r.leaves_per_prompt = scalar(require_attr_ints(g.get(), name, w, "leaves_per_prompt"), name, w);
+    r.window_start = scalar(require_attr_ints(g.get(), name, w, "window_start"), name, w + " window_start");
+    r.noise_levels = require_attr_doubles(g.get(), name, w, "noise_levels");
+    r.iteration = scalar(require_attr_ints(g.get(), name, w, "iteration"), name, w + " iteration");
+    r.seed = require_attr_string(g.get(), name, w, "seed");
+    r.model_digest = require_attr_string(g.get(), name, w, "model_digest");
+    r.timestep_convention = require_attr_string(g.get(), name, w, "timestep_convention");
+    const std::string dtype = require_attr_string(g.get(), name, w, "latent_dtype");
+    if (dtype != "float32" && dtype != "float16")
+      throw DataError(name + ": /rollout attribute latent_dtype: expected float32 or float16, found " + dtype);
+    r.latent_dtype = dtype == "float16" ? LatentDtype::float16 : LatentDtype::float32;
+    r.latent_shape = require_attr_ints(g.get(), name, w, "latent_shape");
+    r.settings = h5::attr_string(g.get(), "settings", name).value_or("{}");
+    r.sigmas = read_vector<double>(file, name, "/rollout/sigmas", Type::f64, "float64", r.steps + 1);
+  }
+  const auto& shape = t.rollout.latent_shape;
+  const std::string latent_dtype = latent_dtype_name(t.rollout.latent_dtype);
+  auto item_shape = [&](std::int64_t items) {
+    std::vector<std::int64_t> s{items};
+    s.insert(s.end(), shape.begin(), shape.end());
+    return s;
+  };
+
+  require_group(file, name, "/prompts");
+  require(file, name, "/prompts/text", {{"string"}, {-1}});
+  t.prompts.text = h5::read_strings(file, "/prompts/text", name + ": /prompts/text");
+  const auto P = static_cast<std::int64_t>(t.prompts.text.size());
+  t.prompts.id = read_vector<std::int64_t>(file, name, "/prompts/id", Type::i64, "int64", P);
+  if (h5::exists(file, "/prompts/conditioning"))
+    t.prompts.conditioning = read_floats(file, name, "/prompts/conditioning", {"float32", "float16"}, {P, -1, -1});
+  if (h5::exists(file, "/prompts/pooled"))
+    t.prompts.pooled = read_floats(file, name, "/prompts/pooled", {"float32", "float16"}, {P, -1});
+
+  require_group(file, name, "/nodes");
+  require(file, name, "/nodes/prompt", {{"int64"}, {-1}});
+  const auto N = static_cast<std::int64_t>(h5::describe(file, "/nodes/prompt").shape[0]);
+  auto& n = t.nodes;
+  n.prompt = read_vector<std::int64_t>(file, name, "/nodes/prompt", Type::i64, "int64", N);
+  n.parent = read_vector<std::int64_t>(file, name, "/nodes/parent", Type::i64, "int64", N);
+  n.depth = read_vector<std::int32_t>(file, name, "/nodes/depth", Type::i32, "int32", N);
+  n.step = read_vector<std::int32_t>(file, name, "/nodes/step", Type::i32, "int32", N);
+  require(file, name, "/nodes/kind", {{"enum"}, {N}});
+  if (h5::enum_labels(file, "/nodes/kind", name + ": /nodes/kind") != node_kind_labels())
+    throw DataError(name + ": /nodes/kind: expected enum {trunk, branch, leaf}");
+  std::vector<std::uint8_t> kinds(static_cast<std::size_t>(N));
+  h5::read_numeric(file, "/nodes/kind", Type::u8, kinds.data(), name + ": /nodes/kind");
+  for (auto k : kinds) {
+    if (k > 2) throw DataError(name + ": /nodes/kind: value " + std::to_string(k) + " is not a node kind");
+    n.kind.push_back(static_cast<NodeKind>(k));
+  }
+  n.latent = read_floats(file, name, "/nodes/latent", {latent_dtype}, item_shape(N));
+  n.log_prob = read_vector<float>(file, name, "/nodes/log_prob", Type::f32, "float32", N);
+  n.noise_std = read_vector<float>(file, name, "/nodes/noise_std", Type::f32, "float32", N);
+  n.noise_key = read_vector<std::uint64_t>(file, name, "/nodes/noise_key", Type::u64, "uint64", N);
+  if (h5::exists(file, "/nodes/velocity"))
+    n.velocity = read_floats(file, name, "/nodes/velocity", {"float32", "float16"}, item_shape(N));
+
+  require_group(file, name, "/leaves");
+  require(file, name, "/leaves/node", {{"int64"}, {-1}});
+  const auto G = static_cast<std::int64_t>(h5::describe(file, "/leaves/node").shape[0]);
+  t.leaves.node = read_vector<std::int64_t>(file, name, "/leaves/node", Type::i64, "int64", G);
+  t.leaves.prompt = read_vector<std::int64_t>(file, name, "/leaves/prompt", Type::i64, "int64", G);
+  t.leaves.latent = read_floats(file, name, "/leaves/latent", {latent_dtype}, item_shape(G));
+  if (h5::exists(file, "/leaves/image")) {
+    auto info = require(file, name, "/leaves/image", {{"uint8"}, {G, -1, -1, 3}});
+    ByteArray img;
+    img.shape = info.shape;
+    img.data.resize(info.shape[0] * info.shape[1] * info.shape[2] * info.shape[3]);
+    h5::read_numeric(file, "/leaves/image", Type::u8, img.data.data(), name + ": /leaves/image");
+    t.leaves.image = std::move(img);
+  }
+
+  if (h5::exists(file, "/rewards")) {
+    Handle g = h5::open_group(file, "/rewards", ExitCode::data, name + ": /rewards");
+    for (const auto& member : h5::members(g.get())) {
+      const std::string path = "/rewards/" + member;
+      Reward rw;
+      rw.name = member;
+      rw.values = read_vector<float>(file, name, path, Type::f32, "float32", G);
+      Handle d = h5::check(H5Dopen2(file, path.c_str(), H5P_DEFAULT), ExitCode::data, name + ": " + path);
+      rw.weight = require_attr_doubles(d.get(), name, path, "weight").at(0);
+      rw.settings = h5::attr_string(d.get(), "settings", name + ": " + path).value_or("{}");
+      t.rewards.push_back(std::move(rw));
+    }
+  }
+
+  if (h5::exists(file, "/advantages")) {
+    Handle g = h5::open_group(file, "/advantages", ExitCode::data, name + ": /advantages");
+    Advantages a;
+    a.method = require_attr_string(g.get(), name, "/advantages", "method");
+    a.settings = h5::attr_string(g.get(), "settings", name).value_or("{}");
+    a.edge = read_vector<float>(file, name, "/advantages/edge", Type::f32, "float32", N);
+    t.advantages = std::move(a);
+  }
+
+  {
+    Handle g = require_group(file, name, "/statistics");
+    t.statistics.nfe = read_vector<std::int64_t>(file, name, "/statistics/nfe", Type::i64, "int64", P);
+    t.statistics.timings = h5::attr_string(g.get(), "timings", name).value_or("{}");
+  }
+
+  if (h5::exists(file, "/provenance")) {
+    require(file, name, "/provenance", {{"string"}, {-1}});
+    t.provenance = h5::read_strings(file, "/provenance", name + ": /provenance");
+  }
+
+  check_invariants(t, name);
+  return t;
+}
+
+void write_trajectory(hid_t file, const Trajectory& t, const WriteOptions& options) {
+  const h5::Storage s{options.zstd_level, 0};
+  h5::set_attr(file, "treerpo_format", std::string(kFormatName));
+  h5::set_attr(file, "treerpo_format_version", std::vector<std::int64_t>{kFormatMajor, kFormatMinor});
+
+  {
+    Handle g = h5::create_group(file, "prompts");
+    h5::write_strings(g.get(), "text", t.prompts.text);
+    write_vector(g.get(), "id", Type::i64, t.prompts.id, s);
+    if (t.prompts.conditioning) write_floats(g.get(), "conditioning", *t.prompts.conditioning, LatentDtype::float32, s);
+    if (t.prompts.pooled) write_floats(g.get(), "pooled", *t.prompts.pooled, LatentDtype::float32, s);
+  }
+  {
+    const auto& r = t.rollout;
+    Handle g = h5::create_group(file, "rollout");
+    h5::set_attr(g.get(), "mode", r.mode);
+    h5::set_attr(g.get(), "kernel", r.kernel);
+    h5::set_attr(g.get(), "logprob_reduction", r.logprob_reduction);
+    h5::set_attr(g.get(), "steps", std::vector<std::int64_t>{r.steps});
+    h5::set_attr(g.get(), "shift", std::vector<double>{r.shift});
+    h5::set_attr(g.get(), "depth", std::vector<std::int64_t>{r.depth});
+    h5::set_attr(g.get(), "branching", r.branching);
+    h5::set_attr(g.get(), "leaves_per_prompt", std::vector<std::int64_t>{r.leaves_per_prompt});
+    h5::set_attr(g.get(), "window_start", std::vector<std::int64_t>{r.window_start});
+    h5::set_attr(g.get(), "noise_levels", r.noise_levels);
+    h5::set_attr(g.get(), "iteration", std::vector<std::int64_t>{r.iteration});
+    h5::set_attr(g.get(), "seed", r.seed);
+    h5::set_attr(g.get(), "model_digest", r.model_digest);
+    h5::set_attr(g.get(), "timestep_convention", r.timestep_convention);
+    h5::set_attr(g.get(), "latent_dtype", std::string(latent_dtype_name(r.latent_dtype)));
+    h5::set_attr(g.get(), "latent_shape", r.latent_shape);
+    h5::set_attr(g.get(), "settings", r.settings);
+    write_vector(g.get(), "sigmas", Type::f64, r.sigmas, s);
+  }
+  {
+    const auto& n = t.nodes;
+    Handle g = h5::create_group(file, "nodes");
+    write_vector(g.get(), "prompt", Type::i64, n.prompt, s);
+    write_vector(g.get(), "parent", Type::i64, n.parent, s);
+    write_vector(g.get(), "depth", Type::i32, n.depth, s);
+    write_vector(g.get(), "step", Type::i32, n.step, s);
+    std::vector<std::uint8_t> kinds(n.kind.size());
+    std::transform(n.kind.begin(), n.kind.end(), kinds.begin(), [](NodeKind k) { return static_cast<std::uint8_t>(k); });
+    h5::write_enum_u8(g.get(), "kind", node_kind_labels(), kinds, s);
+    write_floats(g.get(), "latent", n.latent, t.rollout.latent_dtype, s);
+    write_vector(g.get(), "log_prob", Type::f32, n.log_prob, s);
+    write_vector(g.get(), "noise_std", Type::f32, n.noise_std, s);
+    write_vector(g.get(), "noise_key", Type::u64, n.noise_key, s);
+    if (n.velocity) write_floats(g.get(), "velocity", *n.velocity, t.rollout.latent_dtype, s);
+  }
+  {
+    const auto& l = t.leaves;
+    Handle g = h5::create_group(file, "leaves");
+    write_vector(g.get(), "node", Type::i64, l.node, s);
+    write_vector(g.get(), "prompt", Type::i64, l.prompt, s);
+    write_floats(g.get(), "latent", l.latent, t.rollout.latent_dtype, s);
+    if (l.image) h5::write_numeric(g.get(), "image", Type::u8, Type::u8, l.image->shape, l.image->data.data(), s);
+  }
+  if (!t.rewards.empty()) {
+    Handle g = h5::create_group(file, "rewards");
+    for (const auto& rw : t.rewards) {
+      write_vector(g.get(), rw.name, Type::f32, rw.values, s);
+      Handle d = h5::check(H5Dopen2(g.get(), rw.name.c_str(), H5P_DEFAULT), ExitCode::io, "/rewards/" + rw.name);
+      h5::set_attr(d.get(), "weight", std::vector<double>{rw.weight});
+      h5::set_attr(d.get(), "settings", rw.settings);
+    }
+  }
+  if (t.advantages) {
+    Handle g = h5::create_group(file, "advantages");
+    h5::set_attr(g.get(), "method", t.advantages->method);
+    h5::set_attr(g.get(), "settings", t.advantages->settings);
+    write_vector(g.get(), "edge", Type::f32, t.advantages->edge, s);
+  }
+  {
+    Handle g = h5::create_group(file, "statistics");
+    write_vector(g.get(), "nfe", Type::i64, t.statistics.nfe, s);
+    std::int64_t total = 0;
+    for (auto v : t.statistics.nfe) total += v;
+    h5::set_attr(g.get(), "nfe_total", std::vector<std::int64_t>{total});
+    h5::set_attr(g.get(), "timings", t.statistics.timings);
+  }
+  h5::write_strings(file, "provenance", t.provenance);
+}
+
+std::vector<std::string> unknown_members(hid_t file) {
+  std::vector<std::string> out;
+  const auto& known = known_root_members();
+  for (const auto& m : h5::members(file))
+    if (std::find(known.begin(), known.end(), m) == known.end()) out.push_back(m);
+  return out;
+}
+
+void copy_unknown_members(hid_t src, hid_t dst) {
+  for (const auto& m : unknown_members(src)) h5::copy_object(src, m, dst, m);
+}
+
+}  // namespace treerpo::format

@@ -1,0 +1,100 @@
+// runtime.cpp -- thread pools and library facts. The only place that sets thread counts.
+#include "runtime/runtime.hpp"
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <hdf5.h>
+#include <sched.h>
+#include <torch/version.h>
+#include <zstd.h>
+
+#include <sstream>
+
+#include "core/error.hpp"
+#include "treerpo/build_info.hpp"
+
+namespace treerpo::runtime {
+namespace {
+// OpenBLAS entry points, looked up at run time: libtorch links libblas.so.3, which the
+// Debian alternatives system points at OpenBLAS or at the (30x slower) reference BLAS.
+template <typename F>
+F blas_symbol(const char* name) {
+  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+}
+}  // namespace
+
+unsigned cpus_allowed() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0) return static_cast<unsigned>(n);
+  }
+  return 1;
+}
+
+unsigned resolve_threads(unsigned requested) { return requested == 0 ? cpus_allowed() : requested; }
+
+ThreadPlan apply_threads(unsigned total) {
+  static bool applied = false;
+  static ThreadPlan plan;
+  if (applied) return plan;  // libtorch's interop pool cannot be resized once used
+  applied = true;
+  plan.total = total == 0 ? 1 : total;
+  plan.blas = plan.total;
+  plan.torch = 1;
+  if (auto set_blas = blas_symbol<void (*)(int)>("openblas_set_num_threads"))
+    set_blas(static_cast<int>(plan.blas));
+  at::set_num_threads(static_cast<int>(plan.torch));
+  at::set_num_interop_threads(1);
+  return plan;
+}
+
+bool blas_is_optimised() { return blas_symbol<char* (*)()>("openblas_get_config") != nullptr; }
+
+std::string blas_description() {
+  auto config = blas_symbol<char* (*)()>("openblas_get_config");
+  if (!config) return "reference BLAS (slow: install libopenblas0-pthread, see README)";
+  std::string out = config();
+  if (out.rfind("OpenBLAS", 0) != 0) out = "OpenBLAS " + out;
+  if (auto threads = blas_symbol<int (*)()>("openblas_get_num_threads"))
+    out += " (" + std::to_string(threads()) + " threads)";
+  return out;
+}
+
+std::string resolve_device(const std::string& requested) {
+  const bool cuda = at::hasCUDA();
+  if (requested == "auto") return cuda ? "cuda" : "cpu";
+  if (requested == "cpu") return "cpu";
+  if (requested == "cuda" || requested.rfind("cuda:", 0) == 0) {
+    if (!cuda) throw UsageError("--device " + requested + ": this build of libtorch has no CUDA device available");
+    return requested;
+  }
+  throw UsageError("--device: expected auto, cpu, cuda or cuda:N, got '" + requested + "'");
+}
+
+std::string torch_version() { return TORCH_VERSION; }
+
+std::string hdf5_version() {
+  unsigned maj = 0, min = 0, rel = 0;
+  H5get_libversion(&maj, &min, &rel);
+  return std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel);
+}
+
+std::string version_report(const std::string& tool, bool verbose) {
+  std::ostringstream s;
+  s << tool << " (treerpo) " << build::kVersion << " (git " << (*build::kGitRevision ? build::kGitRevision : "unknown") << ")\n";
+  s << "libtorch " << torch_version() << ", HDF5 " << hdf5_version() << ", zstd " << ZSTD_versionString()
+    << "\n";
+  s << "BLAS: " << blas_description() << "\n";
+  if (verbose) {
+    s << "compiler: " << build::kCompiler << " (" << build::kBuildType << ")\n";
+    const unsigned cpus = cpus_allowed();
+    s << "threads: " << cpus << " CPUs allowed; --threads N gives OpenBLAS N and libtorch intra-op 1"
+      << " (so --threads 0: OpenBLAS " << cpus << ", libtorch 1)\n";
+  }
+  return s.str();
+}
+
+}  // namespace treerpo::runtime

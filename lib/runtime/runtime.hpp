@@ -1,0 +1,41 @@
+// runtime.hpp -- process-wide compute settings: threads (libtorch + BLAS, set once) and
+// the facts --version reports (libtorch, HDF5, BLAS in use). Keeps torch out of callers' headers.
+#pragma once
+#include <string>
+
+namespace treerpo::runtime {
+
+/// CPUs this process may run on (its affinity mask: respects Slurm/cgroup binding).
+unsigned cpus_allowed();
+
+/// Resolves --threads (0 = cpus_allowed()).
+unsigned resolve_threads(unsigned requested);
+
+/// How the thread budget was divided between the two pools.
+struct ThreadPlan {
+  unsigned total = 1;
+  unsigned blas = 1;   ///< OpenBLAS pool (matrix products)
+  unsigned torch = 1;  ///< libtorch intra-op pool (elementwise ops)
+};
+
+/// Applies a budget of `total` threads exactly once per process. OpenBLAS gets all of them and
+/// libtorch's intra-op pool one, so the two spinning pools never oversubscribe the cores
+/// (PERFORMANCE.md: BLAS 2 / torch 1 was fastest on 2 cores; 2 / 2 halved throughput).
+ThreadPlan apply_threads(unsigned total);
+
+/// The BLAS that libtorch's matrix products resolve to, e.g. "OpenBLAS 0.3.21 ... (2 threads)"
+/// or "reference BLAS (slow: install libopenblas0-pthread)".
+std::string blas_description();
+/// True when an optimised BLAS (OpenBLAS) is the one in use.
+bool blas_is_optimised();
+
+/// Resolves --device: "auto" -> cuda when available, else cpu. \throws UsageError when CUDA
+/// is requested but this build or machine has none.
+std::string resolve_device(const std::string& requested);
+
+std::string torch_version();
+std::string hdf5_version();
+/// Multi-line build and runtime report for --version (and -v start-up).
+std::string version_report(const std::string& tool, bool verbose);
+
+}  // namespace treerpo::runtime

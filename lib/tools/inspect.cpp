@@ -1,0 +1,224 @@
+// inspect.cpp -- file summaries for people (text) and programs (JSON).
+#include "tools/inspect.hpp"
+
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include "core/terminal.hpp"
+#include "h5/dataset.hpp"
+
+namespace treerpo::tools {
+namespace {
+using nlohmann::ordered_json;
+
+ordered_json stats(const std::vector<float>& v) {
+  double n = 0, sum = 0, sq = 0, lo = INFINITY, hi = -INFINITY;
+  std::size_t nan = 0;
+  for (float f : v) {
+    if (std::isnan(f)) { ++nan; continue; }
+    n += 1; sum += f; sq += double(f) * f; lo = std::min(lo, double(f)); hi = std::max(hi, double(f));
+  }
+  ordered_json j;
+  j["count"] = static_cast<std::uint64_t>(n);
+  j["nan"] = nan;
+  if (n > 0) {
+    const double mean = sum / n;
+    j["mean"] = mean;
+    j["std"] = std::sqrt(std::max(0.0, sq / n - mean * mean));
+    j["min"] = lo;
+    j["max"] = hi;
+  } else {
+    j["mean"] = j["std"] = j["min"] = j["max"] = nullptr;
+  }
+  return j;
+}
+
+void walk(hid_t file, const std::string& group, ordered_json& datasets, ordered_json& groups) {
+  h5::Handle g = h5::open_group(file, group, ExitCode::data, group);
+  for (const auto& m : h5::members(g.get())) {
+    const std::string path = (group == "/" ? "/" : group + "/") + m;
+    if (h5::is_group(file, path)) {
+      groups.push_back(path);
+      walk(file, path, datasets, groups);
+    } else {
+      const auto info = h5::describe(file, path);
+      datasets[path] = {{"dtype", info.dtype}, {"shape", info.shape}, {"chunks", info.chunks}, {"filters", info.filters}};
+    }
+  }
+}
+
+std::string fmt(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4g", v);
+  return b;
+}
+}  // namespace
+
+ordered_json describe_file(const LoadedTrajectory& in) {
+  const auto& t = in.trajectory;
+  ordered_json j;
+  j["file"] = in.file.name;
+  j["bytes"] = in.file.bytes;
+  j["digest"] = in.file.digest;
+  j["format"] = format::kFormatName;
+  j["format_version"] = {format::kFormatMajor, t.format_minor};
+  j["counts"] = {{"prompts", t.prompts.text.size()}, {"nodes", t.nodes.size()}, {"leaves", t.leaves.size()}};
+  const auto& r = t.rollout;
+  j["rollout"] = {{"mode", r.mode},
+                  {"kernel", r.kernel},
+                  {"logprob_reduction", r.logprob_reduction},
+                  {"steps", r.steps},
+                  {"shift", r.shift},
+                  {"depth", r.depth},
+                  {"branching", r.branching},
+                  {"leaves_per_prompt", r.leaves_per_prompt},
+                  {"window_start", r.window_start},
+                  {"noise_levels", r.noise_levels},
+                  {"iteration", r.iteration},
+                  {"seed", r.seed},
+                  {"model_digest", r.model_digest},
+                  {"timestep_convention", r.timestep_convention},
+                  {"latent_dtype", format::latent_dtype_name(r.latent_dtype)},
+                  {"latent_shape", r.latent_shape},
+                  {"sigmas", r.sigmas},
+                  {"settings", ordered_json::parse(r.settings, nullptr, false)}};
+
+  // Per prompt: node and leaf counts, nodes per depth, NFE.
+  std::vector<std::map<int, std::int64_t>> per_depth(t.prompts.text.size());
+  std::vector<std::int64_t> nodes(t.prompts.text.size()), leaves(t.prompts.text.size());
+  for (std::size_t i = 0; i < t.nodes.size(); ++i) {
+    const auto p = static_cast<std::size_t>(t.nodes.prompt[i]);
+    ++nodes[p];
+    ++per_depth[p][t.nodes.depth[i]];
+  }
+  for (auto p : t.leaves.prompt) ++leaves[static_cast<std::size_t>(p)];
+  auto& prompts = j["prompts"] = ordered_json::array();
+  for (std::size_t p = 0; p < t.prompts.text.size(); ++p) {
+    std::vector<std::int64_t> widths;
+    for (const auto& [d, count] : per_depth[p]) {
+      (void)d;
+      widths.push_back(count);
+    }
+    prompts.push_back({{"index", p},
+                       {"id", t.prompts.id[p]},
+                       {"text", t.prompts.text[p]},
+                       {"nodes", nodes[p]},
+                       {"leaves", leaves[p]},
+                       {"nodes_per_depth", widths},
+                       {"nfe", t.statistics.nfe[p]}});
+  }
+  auto& rewards = j["rewards"] = ordered_json::object();
+  for (const auto& rw : t.rewards) {
+    rewards[rw.name] = stats(rw.values);
+    rewards[rw.name]["weight"] = rw.weight;
+    rewards[rw.name]["settings"] = ordered_json::parse(rw.settings, nullptr, false);
+  }
+  if (t.advantages) {
+    j["advantages"] = stats(t.advantages->edge);
+    j["advantages"]["method"] = t.advantages->method;
+    j["advantages"]["settings"] = ordered_json::parse(t.advantages->settings, nullptr, false);
+  } else {
+    j["advantages"] = nullptr;
+  }
+  std::int64_t total = 0;
+  for (auto v : t.statistics.nfe) total += v;
+  j["statistics"] = {{"nfe_total", total}, {"timings", ordered_json::parse(t.statistics.timings, nullptr, false)}};
+  j["log_prob"] = stats(t.nodes.log_prob);
+
+  ordered_json datasets = ordered_json::object(), groups = ordered_json::array();
+  walk(in.file.file.get(), "/", datasets, groups);
+  j["groups"] = groups;
+  j["unknown_groups"] = format::unknown_members(in.file.file.get());
+  j["datasets"] = datasets;
+  auto& prov = j["provenance"] = ordered_json::array();
+  for (const auto& rec : t.provenance) prov.push_back(ordered_json::parse(rec, nullptr, false));
+  return j;
+}
+
+std::string describe_text(const ordered_json& j, const InspectOptions& o) {
+  std::ostringstream s;
+  const auto& r = j["rollout"];
+  s << j["file"].get<std::string>() << ": treerpo " << j["format"].get<std::string>() << " " << j["format_version"][0]
+    << "." << j["format_version"][1] << ", " << j["bytes"] << " bytes, " << j["digest"].get<std::string>() << "\n";
+  s << "rollout: mode " << r["mode"].get<std::string>() << ", kernel " << r["kernel"].get<std::string>() << ", steps "
+    << r["steps"] << " (shift " << r["shift"] << "), window " << r["window_start"] << ".."
+    << r["window_start"].get<std::int64_t>() + r["depth"].get<std::int64_t>() - 1 << ", branching "
+    << r["branching"].dump() << ", iteration " << r["iteration"] << ", seed " << r["seed"].get<std::string>() << "\n";
+  s << "latents: " << r["latent_dtype"].get<std::string>() << " " << r["latent_shape"].dump() << ", model "
+    << r["model_digest"].get<std::string>() << "\n";
+  s << "counts: " << j["counts"]["prompts"] << " prompts, " << j["counts"]["nodes"] << " nodes, "
+    << j["counts"]["leaves"] << " leaves; NFE " << j["statistics"]["nfe_total"] << "\n";
+  const auto& prompts = j["prompts"];
+  const std::size_t rows = o.prompt_rows == 0 ? prompts.size() : std::min(o.prompt_rows, prompts.size());
+  s << "prompts:\n";
+  for (std::size_t i = 0; i < rows; ++i) {
+    const auto& p = prompts[i];
+    s << "  [" << p["index"] << "] id " << p["id"] << ": " << p["nodes"] << " nodes " << p["nodes_per_depth"].dump()
+      << ", " << p["leaves"] << " leaves, NFE " << p["nfe"] << "  \"" << p["text"].get<std::string>() << "\"\n";
+  }
+  if (rows < prompts.size()) s << "  ... " << prompts.size() - rows << " more (--prompt-rows 0 lists all)\n";
+  s << "groups:";
+  for (const auto& g : j["groups"]) s << " " << g.get<std::string>();
+  s << "\n";
+  if (!j["unknown_groups"].empty()) s << "groups from other tools (kept as they are): " << j["unknown_groups"].dump() << "\n";
+  for (const auto& [name, st] : j["rewards"].items()) {
+    s << "reward " << name << " (weight " << st["weight"] << "): ";
+    if (st["mean"].is_null()) s << "no values\n";
+    else
+      s << "mean " << fmt(st["mean"]) << ", std " << fmt(st["std"]) << ", min " << fmt(st["min"]) << ", max "
+        << fmt(st["max"]) << "\n";
+  }
+  if (!j["advantages"].is_null()) {
+    const auto& a = j["advantages"];
+    s << "advantages (" << a["method"].get<std::string>() << "): " << a["count"] << " edges";
+    if (!a["mean"].is_null()) s << ", mean " << fmt(a["mean"]) << ", std " << fmt(a["std"]);
+    s << "\n";
+  }
+  if (o.datasets) {
+    s << "datasets:\n";
+    for (const auto& [path, d] : j["datasets"].items())
+      s << "  " << path << " " << d["dtype"].get<std::string>() << " " << d["shape"].dump() << " chunks "
+        << d["chunks"].dump() << " " << d["filters"].dump() << "\n";
+  }
+  s << "provenance:\n";
+  std::size_t k = 0;
+  for (const auto& rec : j["provenance"]) {
+    s << "  " << k++ << ". ";
+    if (!rec.is_object()) { s << "(unreadable record)\n"; continue; }
+    s << rec.value("tool", "?") << " " << rec.value("version", "?") << " (" << rec.value("git_revision", "?") << ") "
+      << rec.value("time", "?") << ":";
+    if (rec.contains("argv"))
+      for (const auto& a : rec["argv"]) s << " " << a.get<std::string>();
+    s << "\n";
+  }
+  return s.str();
+}
+
+cli::ToolSpec inspect_spec() {
+  cli::ToolSpec spec;
+  spec.name = "treerpo-inspect";
+  spec.summary = "Summarise a trajectory file: prompts, tree shapes, groups, statistics, provenance";
+  spec.footer = "Example: treerpo-synth --count 2 -o - | treerpo-inspect; see treerpo-inspect(1).";
+  spec.setup = [](CLI::App& app, std::string&) {
+    auto o = std::make_shared<InspectOptions>();
+    auto* input = app.add_option("input", o->input, "Trajectory file; - = stdin (the default)");
+    app.add_option("--prompt-rows", o->prompt_rows, "Prompts listed in the text summary; 0 = all")->capture_default_str();
+    app.add_flag("--datasets", o->datasets, "List every dataset with dtype, shape, chunks and filters");
+    return [o, input](cli::Context& ctx) -> int {
+      if (input->count() == 0 && terminal::is_terminal(STDIN_FILENO)) throw cli::ShowUsage{};
+      const LoadedTrajectory in = load_trajectory(o->input);
+      const auto j = describe_file(in);
+      if (ctx.json) std::printf("%s\n", j.dump(2).c_str());
+      else std::fputs(describe_text(j, *o).c_str(), stdout);
+      return 0;
+    };
+  };
+  return spec;
+}
+
+}  // namespace treerpo::tools

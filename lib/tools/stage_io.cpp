@@ -1,0 +1,28 @@
+// stage_io.cpp -- input loading and atomic output for trajectory stages.
+#include "tools/stage_io.hpp"
+
+#include "core/log.hpp"
+
+namespace treerpo::tools {
+
+LoadedTrajectory load_trajectory(const std::string& path) {
+  LoadedTrajectory in;
+  in.file = h5::open_input(path);
+  log::debug(in.file.name + ": " + std::to_string(in.file.bytes) + " bytes" +
+             (in.file.image ? " (buffered from a stream)" : ""));
+  in.trajectory = format::read_trajectory(in.file.file.get(), in.file.name);
+  return in;
+}
+
+std::size_t save_trajectory(const std::string& path, format::Trajectory& t, const cli::Context& ctx,
+                            const std::vector<cli::InputRecord>& inputs, const format::WriteOptions& options,
+                            hid_t copy_from) {
+  t.provenance.push_back(ctx.provenance_record(inputs));
+  h5::OutputFile out(path, ctx.force, ctx.tool);
+  format::write_trajectory(out.id(), t, options);
+  if (copy_from >= 0) format::copy_unknown_members(copy_from, out.id());
+  out.commit();
+  return out.bytes();
+}
+
+}  // namespace treerpo::tools

@@ -1,0 +1,40 @@
+// synth.hpp -- treerpo-synth: writes a synthetic trajectory file of a given tree shape, with
+// keyed random latents and no model. It exercises every later stage, the file format, pipes
+// and sharding before (and besides) a real rollout.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cli/tool_main.hpp"
+#include "format/trajectory.hpp"
+
+namespace treerpo::tools {
+
+struct SynthOptions {
+  std::string prompts;                  ///< text file, one prompt per line ("" = --count generated)
+  std::int64_t count = 4;               ///< prompts "synthetic prompt k" when no file is given
+  std::int64_t steps = 10;
+  double shift = 3.0;
+  std::int64_t depth = 4;
+  std::vector<std::int64_t> branching{2};  ///< one value for every layer, or one per layer
+  std::int64_t window_start = 0;
+  double noise = 0.7;                   ///< a_0
+  double noise_growth = 0.5;            ///< beta
+  std::int64_t iteration = 0;
+  std::vector<std::int64_t> latent_shape{3, 32, 32};
+  std::string latent_dtype = "float32";
+  bool images = true;
+  bool velocity = false;
+  std::vector<std::int64_t> conditioning;  ///< {tokens, dim}: also write /prompts/conditioning
+  int zstd_level = 3;
+};
+
+/// Builds the synthetic trajectory of prompts [range) of `texts` (ids = positions in `texts`).
+/// Pure function of (options, seed, prompt id): independent of sharding.
+format::Trajectory synthesize(const SynthOptions& o, const std::vector<std::string>& texts,
+                              std::pair<std::size_t, std::size_t> range, std::uint64_t seed);
+
+cli::ToolSpec synth_spec();
+
+}  // namespace treerpo::tools
