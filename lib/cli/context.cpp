@@ -46,7 +46,7 @@ std::optional<Shard> shard_from_slurm() {
                      "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT");
 }
 
-std::string Context::provenance_record(const std::vector<InputRecord>& inputs) const {
+std::string Context::provenance_record(const std::vector<InputRecord>& inputs, const std::string& timings_json) const {
   nlohmann::ordered_json r;
   r["tool"] = tool;
   r["version"] = build::kVersion;
@@ -61,11 +61,14 @@ std::string Context::provenance_record(const std::vector<InputRecord>& inputs) c
                     {"blas", runtime::blas_description()}};
   auto& in = r["inputs"] = nlohmann::ordered_json::array();
   for (const auto& i : inputs) in.push_back({{"path", i.path}, {"digest", i.digest}});
-  std::time_t now = std::time(nullptr);
-  if (const char* epoch = std::getenv("SOURCE_DATE_EPOCH")) now = static_cast<std::time_t>(std::atoll(epoch));
+  // SOURCE_DATE_EPOCH (the reproducible-builds convention) fixes the time and drops timings,
+  // so that reruns are byte-identical.
+  const char* epoch = std::getenv("SOURCE_DATE_EPOCH");
+  const std::time_t now = epoch ? static_cast<std::time_t>(std::atoll(epoch)) : std::time(nullptr);
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   r["time"] = buf;
+  r["timings"] = epoch ? nlohmann::ordered_json::object() : nlohmann::ordered_json::parse(timings_json, nullptr, false);
   return r.dump();
 }
 

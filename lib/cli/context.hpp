@@ -45,9 +45,9 @@ struct Context {
   Shard shard;
 
   /// JSON provenance record of this stage (tool, version, git, argv, options, seed, threads,
-  /// device, libraries, inputs, time). Time comes from SOURCE_DATE_EPOCH when it is set, so
+  /// device, libraries, inputs, time, and the stage's wall-clock timings in seconds). Time comes from SOURCE_DATE_EPOCH when it is set, so
   /// reruns can be byte-identical.
-  std::string provenance_record(const std::vector<InputRecord>& inputs) const;
+  std::string provenance_record(const std::vector<InputRecord>& inputs, const std::string& timings_json = "{}") const;
 };
 
 /// Progress on stderr: a \r-updated line on a terminal; a plain line every 10 s otherwise

@@ -8,6 +8,7 @@
 #include <clocale>
 #include <cstdio>
 #include <random>
+#include <sstream>
 
 #include "cli/common_options.hpp"
 #include "core/error.hpp"
@@ -27,6 +28,21 @@ bool wants_verbose_version(int argc, char** argv) {
       return true;
   }
   return false;
+}
+
+// The options set on the command line, in a config file or by environment variables, as a
+// config file that replays the run (defaults are those of the recorded version). Test hooks
+// and the output's own name are left out.
+std::string given_options(const CLI::App& app) {
+  std::string out;
+  std::istringstream lines(app.config_to_str(/*default_also=*/false, /*write_description=*/false));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("fake-", 0) == 0 || line.rfind("output=", 0) == 0 || line.rfind("force=", 0) == 0 ||
+        line.rfind("config=", 0) == 0)
+      continue;
+    out += line + "\n";
+  }
+  return out;
 }
 
 Context make_context(const ToolSpec& spec, const CommonValues& v, const std::string& output, CLI::App& app, int argc,
@@ -59,7 +75,7 @@ Context make_context(const ToolSpec& spec, const CommonValues& v, const std::str
     if (!v.shard.empty()) ctx.shard = parse_shard(v.shard, "--shard");
     else if (auto s = shard_from_slurm()) ctx.shard = *s;
   }
-  ctx.resolved_options = app.config_to_str(/*default_also=*/true, /*write_description=*/false);
+  ctx.resolved_options = given_options(app);
   return ctx;
 }
 }  // namespace

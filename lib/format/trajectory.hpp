@@ -102,10 +102,10 @@ struct Advantages {
   std::vector<float> edge;      ///< [N]
 };
 
-/// /statistics: model evaluations and timings.
+/// /statistics: model evaluations. Only deterministic values live in the data groups: wall-clock
+/// timings go into the stage's provenance record, so reruns give identical datasets.
 struct Statistics {
   std::vector<std::int64_t> nfe;  ///< [P] model forward passes spent per prompt
-  std::string timings = "{}";     ///< JSON, seconds per phase
 };
 
 /// A whole trajectory file in memory.

@@ -244,7 +244,6 @@ Trajectory read_trajectory(hid_t file, const std::string& name) {
   {
     Handle g = require_group(file, name, "/statistics");
     t.statistics.nfe = read_vector<std::int64_t>(file, name, "/statistics/nfe", Type::i64, "int64", P);
-    t.statistics.timings = h5::attr_string(g.get(), "timings", name).value_or("{}");
   }
 
   if (h5::exists(file, "/provenance")) {
@@ -335,7 +334,6 @@ void write_trajectory(hid_t file, const Trajectory& t, const WriteOptions& optio
     std::int64_t total = 0;
     for (auto v : t.statistics.nfe) total += v;
     h5::set_attr(g.get(), "nfe_total", std::vector<std::int64_t>{total});
-    h5::set_attr(g.get(), "timings", t.statistics.timings);
   }
   h5::write_strings(file, "provenance", t.provenance);
 }

@@ -127,7 +127,7 @@ ordered_json describe_file(const LoadedTrajectory& in) {
   }
   std::int64_t total = 0;
   for (auto v : t.statistics.nfe) total += v;
-  j["statistics"] = {{"nfe_total", total}, {"timings", ordered_json::parse(t.statistics.timings, nullptr, false)}};
+  j["statistics"] = {{"nfe_total", total}};
   j["log_prob"] = stats(t.nodes.log_prob);
 
   ordered_json datasets = ordered_json::object(), groups = ordered_json::array();

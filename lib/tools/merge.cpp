@@ -113,9 +113,6 @@ Trajectory merge_trajectories(const std::vector<Trajectory>& shards, const std::
   if (shards[0].nodes.velocity) out.nodes.velocity.emplace();
   if (shards[0].leaves.image) out.leaves.image.emplace();
 
-  nlohmann::json timings = nlohmann::json::array();
-  for (const auto& t : shards) timings.push_back(nlohmann::json::parse(t.statistics.timings, nullptr, false));
-  out.statistics.timings = nlohmann::json{{"shards", timings}}.dump();
   for (const auto& t : shards) out.provenance.insert(out.provenance.end(), t.provenance.begin(), t.provenance.end());
 
   for (const auto& [id, src] : order) {

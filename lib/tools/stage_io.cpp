@@ -16,8 +16,8 @@ LoadedTrajectory load_trajectory(const std::string& path) {
 
 std::size_t save_trajectory(const std::string& path, format::Trajectory& t, const cli::Context& ctx,
                             const std::vector<cli::InputRecord>& inputs, const format::WriteOptions& options,
-                            hid_t copy_from) {
-  t.provenance.push_back(ctx.provenance_record(inputs));
+                            const std::string& timings_json, hid_t copy_from) {
+  t.provenance.push_back(ctx.provenance_record(inputs, timings_json));
   h5::OutputFile out(path, ctx.force, ctx.tool);
   format::write_trajectory(out.id(), t, options);
   if (copy_from >= 0) format::copy_unknown_members(copy_from, out.id());

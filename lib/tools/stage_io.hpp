@@ -25,6 +25,6 @@ LoadedTrajectory load_trajectory(const std::string& path);
 /// Returns the number of bytes written.
 std::size_t save_trajectory(const std::string& path, format::Trajectory& t, const cli::Context& ctx,
                             const std::vector<cli::InputRecord>& inputs, const format::WriteOptions& options,
-                            hid_t copy_from = H5I_INVALID_HID);
+                            const std::string& timings_json = "{}", hid_t copy_from = H5I_INVALID_HID);
 
 }  // namespace treerpo::tools

@@ -252,7 +252,9 @@ cli::ToolSpec synth_spec() {
       format::Trajectory t = synthesize(*o, texts, range, ctx.seed);
       std::vector<cli::InputRecord> inputs;
       if (!o->prompts.empty()) inputs.push_back({o->prompts, sha256_of_file(o->prompts)});
-      const std::size_t bytes = save_trajectory(output, t, ctx, inputs, format::WriteOptions{o->zstd_level});
+      const double generate = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const std::size_t bytes = save_trajectory(output, t, ctx, inputs, format::WriteOptions{o->zstd_level},
+                                                nlohmann::json{{"generate", generate}}.dump());
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       log::summary("wrote " + std::to_string(t.prompts.text.size()) + " prompts, " + std::to_string(t.nodes.size()) +
                    " nodes, " + std::to_string(t.leaves.size()) + " leaves (" + std::to_string(bytes) + " bytes) to " +
