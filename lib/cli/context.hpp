@@ -45,8 +45,8 @@ struct Context {
   Shard shard;
 
   /// JSON provenance record of this stage (tool, version, git, argv, options, seed, threads,
-  /// device, libraries, inputs, time, and the stage's wall-clock timings in seconds). Time comes from SOURCE_DATE_EPOCH when it is set, so
-  /// reruns can be byte-identical.
+  /// device, libraries, inputs, time, wall-clock timings in seconds). With SOURCE_DATE_EPOCH
+  /// set, time comes from it and timings are left empty, so reruns are byte-identical.
   std::string provenance_record(const std::vector<InputRecord>& inputs, const std::string& timings_json = "{}") const;
 };
 
