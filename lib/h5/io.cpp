@@ -93,7 +93,7 @@ InputFile open_image(std::shared_ptr<std::vector<char>> bytes, const std::string
   InputFile in;
   in.file = check(id, ExitCode::data, name + ": truncated or damaged HDF5 file");
   in.name = name;
-  in.digest = sha256_of(bytes->data(), bytes->size());
+  in.digest_ = std::async(std::launch::async, [bytes] { return sha256_of(bytes->data(), bytes->size()); }).share();
   in.bytes = bytes->size();
   in.image = std::move(bytes);
   return in;
@@ -119,10 +119,10 @@ InputFile open_input(const std::string& path) {
   if (n < 0) throw IoError(with_errno(path + ": read failed", errno));
   require_signature(head, static_cast<std::size_t>(n), path);
   InputFile in;
+  in.digest_ = std::async(std::launch::async, [path] { return sha256_of_file(path); }).share();
   in.file = check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), ExitCode::data,
                   path + ": truncated or damaged HDF5 file");
   in.name = path;
-  in.digest = sha256_of_file(path);
   struct stat st;
   if (::stat(path.c_str(), &st) == 0) in.bytes = static_cast<std::size_t>(st.st_size);
   return in;

@@ -1,6 +1,7 @@
 // io.hpp -- opening HDF5 inputs (files or streams) and writing outputs atomically (files or
 // stdout). The suite's "-" convention and its "whole output or none" rule live here.
 #pragma once
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,7 +17,10 @@ bool is_stream_path(const std::string& path);
 struct InputFile {
   Handle file;
   std::string name;    ///< the path, or "<stdin>"
-  std::string digest;  ///< "sha256:..." of the bytes read
+  /// "sha256:..." of the bytes read. Computed on another thread while HDF5 reads the file
+  /// (hashing costs about as much as reading); waits for it on first use.
+  const std::string& digest() const { return digest_.get(); }
+  std::shared_future<std::string> digest_;
   std::size_t bytes = 0;
   std::shared_ptr<std::vector<char>> image;  ///< stream contents; must outlive `file`
 };

@@ -64,7 +64,7 @@ ordered_json describe_file(const LoadedTrajectory& in) {
   ordered_json j;
   j["file"] = in.file.name;
   j["bytes"] = in.file.bytes;
-  j["digest"] = in.file.digest;
+  j["digest"] = in.file.digest();
   j["format"] = format::kFormatName;
   j["format_version"] = {format::kFormatMajor, t.format_minor};
   j["counts"] = {{"prompts", t.prompts.text.size()}, {"nodes", t.nodes.size()}, {"leaves", t.leaves.size()}};

@@ -14,7 +14,7 @@ namespace treerpo::tools {
 struct LoadedTrajectory {
   h5::InputFile file;
   format::Trajectory trajectory;
-  cli::InputRecord record() const { return {file.name, file.digest}; }
+  cli::InputRecord record() const { return {file.name, file.digest()}; }
 };
 
 /// Opens `path` ("-" = stdin) and reads it whole. \throws NoInputError, DataError

@@ -1,1 +1,17 @@
-echo TODO; exit 1
+# readme.sh -- README's two commands are the ones .ci/run and the examples really use.
+source "$(dirname "$0")/lib.sh"
+readme="$SRC/README.md"
+test_cmd=$(grep -A1 '^# (2) set up and run the tests' "$readme" | tail -1)
+main_cmd=$(grep -A1 '^# (1) set up and run the demo' "$readme" | tail -1)
+[ -n "$test_cmd" ] && grep -qxF -- "$test_cmd" "$SRC/.ci/run" && pass || fail ".ci/run does not run README's test command: $test_cmd"
+[ -n "$main_cmd" ] && pass || fail "README lacks the demo command"
+# The demo command's last step is a Makefile.examples target that exists.
+target=$(echo "$main_cmd" | sed -n 's/.*make -f Makefile.examples \([a-z-]*\).*/\1/p')
+grep -q "^$target:" "$SRC/Makefile.examples" && pass || fail "README demo target '$target' not in Makefile.examples"
+# Every treerpo command line quoted in README runs (from a scratch directory).
+grep -E '^    (treerpo-|.*\| *treerpo-)' "$readme" | sed 's/^    //' >cmds.txt
+[ -s cmds.txt ] && pass || fail "no example commands found in README"
+while IFS= read -r cmd; do
+  bash -c "set -o pipefail; $cmd" >/dev/null 2>err.txt </dev/null && pass || fail "README example failed: $cmd: $(cat err.txt)"
+done <cmds.txt
+finish

@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/terminal.hpp"
 #include "test_util.hpp"
@@ -35,7 +36,8 @@ TEST(Io, ImageAndFileReadTheSame) {
   auto bytes = std::make_shared<std::vector<char>>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   auto img = h5::open_image(bytes, "<stdin>");
   auto file = h5::open_input(dir + "/a.h5");
-  EXPECT_EQ(img.digest, file.digest);
+  EXPECT_EQ(img.digest(), file.digest());
+  EXPECT_EQ(file.digest(), sha256_of_file(dir + "/a.h5"));
   test::expect_equal(format::read_trajectory(img.file.get(), "<stdin>"), format::read_trajectory(file.file.get(), "a"));
 }
 
