@@ -2,7 +2,7 @@
 source "$(dirname "$0")/lib.sh"
 for sig in TERM INT; do
   mkdir -p "$sig" && cd "$sig"
-  treerpo-synth --count 200000 --latent-shape 3,16,16 --no-images --steps 4 --depth 2 -o out.h5 -q 2>err.txt &
+  treerpo-synth --count 2000000 --latent-shape 1,2,2 --no-images --steps 4 --depth 2 -o out.h5 -q 2>err.txt &
   pid=$!
   sleep 1.5
   kill -"$sig" "$pid"
