@@ -21,15 +21,6 @@ const std::vector<std::string>& known_root_members() {
   return names;
 }
 
-std::vector<double> shifted_sigmas(std::int64_t steps, double shift) {
-  std::vector<double> s(static_cast<std::size_t>(steps + 1));
-  for (std::int64_t i = 0; i <= steps; ++i) {
-    const double u = 1.0 - static_cast<double>(i) / static_cast<double>(steps);
-    s[static_cast<std::size_t>(i)] = shift * u / (1.0 + (shift - 1.0) * u);
-  }
-  return s;
-}
-
 std::int64_t tree_nfe(std::int64_t steps, std::int64_t window_start, const std::vector<std::int64_t>& branching) {
   const auto d = static_cast<std::int64_t>(branching.size());
   std::int64_t window = 0, width = 1;

@@ -72,7 +72,7 @@ struct Nodes {
   std::vector<NodeKind> kind;
   FloatArray latent;                  ///< [N, C, H, W]
   std::vector<float> log_prob;        ///< log-probability of parent -> node under the sampler; NaN if none
-  std::vector<float> noise_std;       ///< std of that transition; 0 for deterministic ones
+  std::vector<float> noise_std;       ///< std of that Gaussian transition (of x' given x); 0 if deterministic
   std::vector<std::uint64_t> noise_key;  ///< key of the node's noise draw (rng::derive_key)
   std::optional<FloatArray> velocity; ///< [N, C, H, W] model velocity at the node (optional)
   std::size_t size() const { return prompt.size(); }
@@ -123,9 +123,6 @@ struct Trajectory {
 
 /// Root members this build understands; a stage copies every other member unchanged.
 const std::vector<std::string>& known_root_members();
-
-/// The shifted schedule of ALGORITHM.md section 1: sigma_i = s u / (1 + (s - 1) u), u = 1 - i/T.
-std::vector<double> shifted_sigmas(std::int64_t steps, double shift);
 
 /// NFE per prompt of a tree rollout (ALGORITHM.md section 3).
 std::int64_t tree_nfe(std::int64_t steps, std::int64_t window_start, const std::vector<std::int64_t>& branching);

@@ -12,8 +12,8 @@ namespace treerpo::h5 {
 
 /// Storage settings for one dataset.
 struct Storage {
-  int zstd_level = 3;          ///< 0 = no compression (shuffle and checksums stay on)
-  std::size_t chunk_items = 0; ///< items (first axis) per chunk; 0 = automatic (~256 KiB chunks)
+  int zstd_level = 3;          ///< 0 = no compression and no shuffle (the checksum stays on)
+  std::size_t chunk_items = 0; ///< items (first axis) per chunk; 0 = automatic (~64 KiB chunks)
 };
 
 /// The element types the format uses; each maps to an explicit little-endian file type.

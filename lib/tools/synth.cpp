@@ -16,6 +16,7 @@
 #include "core/rng.hpp"
 #include "core/signals.hpp"
 #include "core/terminal.hpp"
+#include "flow/schedule.hpp"
 #include "tools/stage_io.hpp"
 
 namespace treerpo::tools {
@@ -71,14 +72,15 @@ void fill_normal(std::vector<float>& out, std::size_t offset, std::size_t n, std
 }  // namespace
 
 format::Trajectory synthesize(const SynthOptions& o, const std::vector<std::string>& texts,
-                              std::pair<std::size_t, std::size_t> range, std::uint64_t seed) {
+                              std::pair<std::size_t, std::size_t> range, std::uint64_t seed,
+                              const std::function<void(std::size_t)>& on_prompt) {
   format::Trajectory t;
   auto& r = t.rollout;
   r.mode = "tree";
   r.kernel = "flowgrpo";
   r.steps = o.steps;
   r.shift = o.shift;
-  r.sigmas = format::shifted_sigmas(o.steps, o.shift);
+  r.sigmas = flow::shifted_sigmas(o.steps, o.shift);
   r.depth = o.depth;
   r.branching = layer_branching(o);
   r.window_start = o.window_start;
@@ -173,7 +175,7 @@ format::Trajectory synthesize(const SynthOptions& o, const std::vector<std::stri
           // Mean-reduced Gaussian log-density of the draw (ALGORITHM.md section 2).
           n.log_prob.push_back(static_cast<float>(-0.5 * sum_sq / static_cast<double>(per) - std::log(step_std) -
                                                   log_sqrt_2pi));
-          n.noise_std.push_back(static_cast<float>(s));
+          n.noise_std.push_back(static_cast<float>(step_std));
           n.noise_key.push_back(key);
           next.push_back(node);
         }
@@ -205,6 +207,7 @@ format::Trajectory synthesize(const SynthOptions& o, const std::vector<std::stri
           n.velocity->data[node * per + e] = half ? round_to_half(v) : v;
         }
     t.statistics.nfe.push_back(format::tree_nfe(o.steps, o.window_start, r.branching));
+    if (on_prompt) on_prompt(pi + 1);
   }
   return t;
 }
@@ -249,7 +252,9 @@ cli::ToolSpec synth_spec() {
       if (ctx.shard.count > 1)
         log::info("shard " + ctx.shard.text() + ": prompts [" + std::to_string(range.first) + ", " +
                   std::to_string(range.second) + ")");
-      format::Trajectory t = synthesize(*o, texts, range, ctx.seed);
+      cli::Progress progress(ctx, "prompts", range.second - range.first);
+      format::Trajectory t = synthesize(*o, texts, range, ctx.seed, [&](std::size_t done) { progress.update(done); });
+      progress.finish();
       std::vector<cli::InputRecord> inputs;
       if (!o->prompts.empty()) inputs.push_back({o->prompts, sha256_of_file(o->prompts)});
       const double generate = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

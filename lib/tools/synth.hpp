@@ -3,6 +3,7 @@
 // and sharding before (and besides) a real rollout.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,10 @@ struct SynthOptions {
 
 /// Builds the synthetic trajectory of prompts [range) of `texts` (ids = positions in `texts`).
 /// Pure function of (options, seed, prompt id): independent of sharding.
+/// `on_prompt`, when given, is called with the number of prompts done (progress reporting).
 format::Trajectory synthesize(const SynthOptions& o, const std::vector<std::string>& texts,
-                              std::pair<std::size_t, std::size_t> range, std::uint64_t seed);
+                              std::pair<std::size_t, std::size_t> range, std::uint64_t seed,
+                              const std::function<void(std::size_t)>& on_prompt = {});
 
 cli::ToolSpec synth_spec();
 

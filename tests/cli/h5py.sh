@@ -37,13 +37,13 @@ for i in range(len(prompt)):
     assert kind[i] == (2 if depth[i] == 3 else 1)
     # Independent float64 recomputation of the stored log-probability of the draw.
     s0, s1 = sig[step[p]], sig[step[p] + 1]
-    step_std = float(std[i]) * math.sqrt(s0 - s1)
+    step_std = float(std[i])
     eps = (lat[i] - lat[p]) / step_std
     want = np.mean(-0.5 * eps ** 2) - math.log(step_std) - 0.5 * math.log(2 * math.pi)
     assert abs(want - lp[i]) < 2e-4 * max(1, abs(want)), (i, want, lp[i])
     sigma_t = sig[1] if s0 == 1 else s0   # first-step rule of ALGORITHM.md section 2
     a_k = 0.7 * (1 + 0.5 * (depth[i] - 1) / 2)
-    assert abs(std[i] - a_k * math.sqrt(s0 / (1 - sigma_t))) < 1e-5 * std[i]
+    assert abs(std[i] - a_k * math.sqrt(s0 / (1 - sigma_t)) * math.sqrt(s0 - s1)) < 1e-5 * std[i]
 # float16 latents are the IEEE binary16 values numpy rounds to (round half to even).
 roots = parent < 0
 assert np.array_equal(b['nodes/latent'][:][roots], a['nodes/latent'][:][roots].astype(np.float16))

@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "core/half.hpp"
 #include "core/rng.hpp"
+#include "flow/schedule.hpp"
 #include "format/trajectory.hpp"
 
 using namespace treerpo;
@@ -92,7 +93,7 @@ TEST(Shard, RangesPartitionTheItems) {
 }
 
 TEST(Schedule, ShiftedSigmasAndNfe) {
-  const auto s = format::shifted_sigmas(10, 3.0);
+  const auto s = flow::shifted_sigmas(10, 3.0);
   ASSERT_EQ(s.size(), 11u);
   EXPECT_DOUBLE_EQ(s[0], 1.0);
   EXPECT_DOUBLE_EQ(s[10], 0.0);

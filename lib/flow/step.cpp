@@ -1,0 +1,106 @@
+// step.cpp -- the step kernels. All arithmetic in float32 or wider whatever the model dtype.
+#include "flow/step.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <stdexcept>
+
+namespace treerpo::flow {
+namespace {
+torch::Tensor widen(const torch::Tensor& t) {
+  const auto dt = t.scalar_type();
+  return (dt == torch::kFloat || dt == torch::kDouble) ? t : t.to(torch::kFloat);
+}
+
+void check_sigmas(const StepSigmas& s) {
+  if (!(s.sigma > s.sigma_next) || s.sigma > 1.0 || s.sigma_next < 0.0)
+    throw std::invalid_argument("step: expected 1 >= sigma > sigma_next >= 0");
+}
+}  // namespace
+
+Kernel parse_kernel(const std::string& name) {
+  if (name == "flowgrpo") return Kernel::flowgrpo;
+  if (name == "dance") return Kernel::dance;
+  if (name == "cps") return Kernel::cps;
+  throw std::invalid_argument("unknown step kernel '" + name + "' (expected flowgrpo, dance or cps)");
+}
+
+const char* kernel_name(Kernel k) {
+  switch (k) {
+    case Kernel::flowgrpo: return "flowgrpo";
+    case Kernel::dance: return "dance";
+    case Kernel::cps: return "cps";
+  }
+  return "?";
+}
+
+Reduction parse_reduction(const std::string& name) {
+  if (name == "mean") return Reduction::mean;
+  if (name == "sum") return Reduction::sum;
+  throw std::invalid_argument("unknown log-probability reduction '" + name + "' (expected mean or sum)");
+}
+
+const char* reduction_name(Reduction r) { return r == Reduction::mean ? "mean" : "sum"; }
+
+torch::Tensor ode_step(const torch::Tensor& x, const torch::Tensor& v, const StepSigmas& s) {
+  check_sigmas(s);
+  return widen(x) + widen(v) * (s.sigma_next - s.sigma);
+}
+
+Transition transition(Kernel kernel, const torch::Tensor& x_in, const torch::Tensor& v_in, const StepSigmas& s,
+                      double a) {
+  check_sigmas(s);
+  if (a < 0) throw std::invalid_argument("step: noise level must be >= 0");
+  const torch::Tensor x = widen(x_in), v = widen(v_in).to(x.scalar_type());
+  const double sigma = s.sigma, dt = s.sigma_next - s.sigma;
+  Transition t;
+  switch (kernel) {
+    case Kernel::flowgrpo:
+    case Kernel::dance: {
+      double c = a;
+      if (kernel == Kernel::flowgrpo) {
+        const double sigma_t = sigma == 1.0 ? s.sigma_1 : sigma;  // first-step rule
+        c = a * std::sqrt(sigma / (1.0 - sigma_t));
+      }
+      t.mean = x + (v + (c * c / (2.0 * sigma)) * (x + (1.0 - sigma) * v)) * dt;
+      t.std = c * std::sqrt(-dt);
+      break;
+    }
+    case Kernel::cps: {
+      const double sn = s.sigma_next;
+      t.std = sn * std::sin(a * M_PI / 2.0);
+      const torch::Tensor x0 = x - sigma * v, x1 = x + (1.0 - sigma) * v;
+      t.mean = (1.0 - sn) * x0 + std::sqrt(std::max(0.0, sn * sn - t.std * t.std)) * x1;
+      break;
+    }
+  }
+  return t;
+}
+
+torch::Tensor log_prob(const torch::Tensor& x_next, const Transition& t, Reduction reduction) {
+  if (!(t.std > 0)) throw std::invalid_argument("log_prob: the transition is deterministic (std = 0)");
+  const torch::Tensor d = x_next.to(t.mean.scalar_type()) - t.mean;
+  const torch::Tensor elem = -(d * d) / (2.0 * t.std * t.std) - std::log(t.std) - 0.5 * std::log(2.0 * M_PI);
+  const torch::Tensor flat = elem.reshape({elem.size(0), -1});
+  return reduction == Reduction::mean ? flat.mean(1) : flat.sum(1);
+}
+
+torch::Tensor round_to_storage(const torch::Tensor& x, std::optional<torch::ScalarType> storage) {
+  if (!storage || c10::elementSize(*storage) >= c10::elementSize(x.scalar_type())) return x;
+  return x.to(*storage).to(x.scalar_type());
+}
+
+StepResult sde_step(Kernel kernel, const torch::Tensor& x, const torch::Tensor& v, const StepSigmas& s, double a,
+                    const torch::Tensor& eps, Reduction reduction, std::optional<torch::ScalarType> storage) {
+  StepResult r;
+  const Transition t = transition(kernel, x, v, s, a);
+  r.mean = t.mean;
+  r.std = t.std;
+  // x' never carries a gradient: only the mean does (ALGORITHM.md section 2).
+  r.next = round_to_storage((t.mean + t.std * eps.to(t.mean.scalar_type())).detach(), storage);
+  r.log_prob = log_prob(r.next, t, reduction);
+  return r;
+}
+
+}  // namespace treerpo::flow

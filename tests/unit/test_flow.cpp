@@ -1,0 +1,206 @@
+// test_flow.cpp -- the step kernels against independent float64 computations, the marginal
+// preservation property the ODE-to-SDE conversion rests on, and ratio = 1 on replay.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <functional>
+
+#include "flow/schedule.hpp"
+#include "flow/step.hpp"
+
+using namespace treerpo;
+using flow::Kernel;
+using flow::Reduction;
+
+namespace {
+// ---- independent float64 reference of ALGORITHM.md section 2, element by element ----
+struct RefStep { std::vector<double> mean; double std; };
+RefStep reference(Kernel k, const std::vector<double>& x, const std::vector<double>& v, double sigma, double sigma_next,
+                  double sigma_1, double a) {
+  RefStep r;
+  const double dt = sigma_next - sigma;
+  r.mean.resize(x.size());
+  if (k == Kernel::cps) {
+    r.std = sigma_next * std::sin(a * M_PI / 2);
+    for (std::size_t i = 0; i < x.size(); ++i)
+      r.mean[i] = (1 - sigma_next) * (x[i] - sigma * v[i]) +
+                  std::sqrt(sigma_next * sigma_next - r.std * r.std) * (x[i] + (1 - sigma) * v[i]);
+    return r;
+  }
+  const double st = sigma == 1.0 ? sigma_1 : sigma;
+  const double c = k == Kernel::flowgrpo ? a * std::sqrt(sigma / (1 - st)) : a;
+  r.std = c * std::sqrt(-dt);
+  for (std::size_t i = 0; i < x.size(); ++i)
+    r.mean[i] = x[i] + (v[i] + c * c / (2 * sigma) * (x[i] + (1 - sigma) * v[i])) * dt;
+  return r;
+}
+
+std::vector<double> to_vec(const torch::Tensor& t) {
+  auto c = t.to(torch::kDouble).contiguous();
+  return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+}
+}  // namespace
+
+TEST(Flow, ScheduleIsShiftedAndDecreasing) {
+  const auto s = flow::shifted_sigmas(4, 3.0);
+  ASSERT_EQ(s.size(), 5u);
+  EXPECT_DOUBLE_EQ(s[1], 3 * 0.75 / (1 + 2 * 0.75));
+  EXPECT_EQ(s.front(), 1.0);
+  EXPECT_EQ(s.back(), 0.0);
+  EXPECT_EQ(flow::shifted_sigmas(4, 1.0)[1], 0.75);  // shift 1 = linear
+  EXPECT_THROW(flow::shifted_sigmas(0, 3.0), std::invalid_argument);
+}
+
+TEST(Flow, LogProbabilityEqualsFloat64GaussianDensity) {
+  torch::manual_seed(3);
+  const auto sig = flow::shifted_sigmas(10, 3.0);
+  const auto x = torch::randn({3, 2, 4, 4}), v = torch::randn({3, 2, 4, 4}), eps = torch::randn({3, 2, 4, 4});
+  for (Kernel k : {Kernel::flowgrpo, Kernel::dance, Kernel::cps})
+    for (Reduction red : {Reduction::mean, Reduction::sum})
+      for (int i : {0, 4, 8}) {  // i = 0 exercises the first-step rule
+        const flow::StepSigmas s{sig[i], sig[i + 1], sig[1]};
+        const auto r = flow::sde_step(k, x, v, s, 0.7, eps, red);
+        ASSERT_EQ(r.log_prob.scalar_type(), torch::kFloat);
+        const auto xs = to_vec(x), vs = to_vec(v), next = to_vec(r.next);
+        for (int b = 0; b < 3; ++b) {
+          const std::size_t n = 32, off = static_cast<std::size_t>(b) * n;
+          const auto ref = reference(k, {xs.begin() + off, xs.begin() + off + n}, {vs.begin() + off, vs.begin() + off + n},
+                                     s.sigma, s.sigma_next, s.sigma_1, 0.7);
+          EXPECT_NEAR(r.std, ref.std, 1e-12 * ref.std);
+          double total = 0;
+          for (std::size_t e = 0; e < n; ++e) {
+            EXPECT_NEAR(r.mean.view(-1)[off + e].item<double>(), ref.mean[e], 1e-5 * (1 + std::fabs(ref.mean[e])));
+            const double d = next[off + e] - ref.mean[e];
+            total += -d * d / (2 * ref.std * ref.std) - std::log(ref.std) - 0.5 * std::log(2 * M_PI);
+          }
+          const double want = red == Reduction::mean ? total / n : total;
+          EXPECT_NEAR(r.log_prob[b].item<double>(), want, 2e-5 * (1 + std::fabs(want)))
+              << flow::kernel_name(k) << " step " << i;
+        }
+      }
+}
+
+TEST(Flow, ArithmeticStaysFloat32ForHalfModels) {
+  const auto x = torch::randn({2, 3}).to(torch::kHalf), v = torch::randn({2, 3}).to(torch::kHalf);
+  const auto t = flow::transition(Kernel::flowgrpo, x, v, {0.8, 0.6, 0.9}, 0.7);
+  EXPECT_EQ(t.mean.scalar_type(), torch::kFloat);
+  EXPECT_EQ(flow::ode_step(x, v, {0.8, 0.6, 0.9}).scalar_type(), torch::kFloat);
+  EXPECT_THROW(flow::transition(Kernel::flowgrpo, x, v, {0.6, 0.8, 0.9}, 0.7), std::invalid_argument);
+}
+
+TEST(Flow, ReplayGivesRatioExactlyOne) {
+  torch::manual_seed(5);
+  auto model = torch::nn::Linear(16, 16);  // a stand-in velocity model: same weights, same v
+  const auto sig = flow::shifted_sigmas(10, 3.0);
+  const flow::StepSigmas s{sig[2], sig[3], sig[1]};
+  const auto x = torch::randn({4, 16}), eps = torch::randn({4, 16});
+  for (Kernel k : {Kernel::flowgrpo, Kernel::dance, Kernel::cps}) {
+    const auto sampled = flow::sde_step(k, x, model->forward(x).detach(), s, 0.7, eps, Reduction::mean);
+    // Re-evaluation under the same weights, with gradients, as the update stage will do it.
+    const auto replay = flow::transition(k, x, model->forward(x), s, 0.7);
+    const auto ratio = torch::exp(flow::log_prob(sampled.next, replay, Reduction::mean) - sampled.log_prob);
+    EXPECT_TRUE(torch::equal(ratio.detach(), torch::ones({4}))) << flow::kernel_name(k);
+    // float16-stored states: the rounding hook keeps the ratio within 1e-6 ...
+    const auto half = flow::sde_step(k, x, model->forward(x).detach(), s, 0.7, eps, Reduction::mean, torch::kHalf);
+    const auto stored = half.next.to(torch::kHalf).to(torch::kFloat);  // what a file gives back
+    EXPECT_TRUE(torch::equal(stored, half.next));
+    const auto r16 = torch::exp(flow::log_prob(stored, replay, Reduction::mean) - half.log_prob);
+    EXPECT_LT((r16 - 1).abs().max().item<double>(), 1e-6) << flow::kernel_name(k);
+    // ... which it would not be without the hook (log-prob of the unrounded state).
+    const auto unhooked = flow::sde_step(k, x, model->forward(x).detach(), s, 0.7, eps, Reduction::mean);
+    const auto r_bad = torch::exp(flow::log_prob(stored, replay, Reduction::mean) - unhooked.log_prob);
+    EXPECT_GT((r_bad - 1).abs().max().item<double>(), 1e-6) << flow::kernel_name(k);
+  }
+}
+
+// ---- marginal preservation with closed-form velocity fields ----
+namespace {
+// Data ~ sum_k w_k N(m_k, c_k^2 I). The exact velocity E[e - x0 | x_s = x] of the interpolant
+// x_s = (1 - s) x0 + s e mixes the per-component fields with posterior weights.
+struct Mixture {
+  std::vector<double> w, c;
+  std::vector<torch::Tensor> m;  // [D] each
+  torch::Tensor velocity(const torch::Tensor& x, double s) const {
+    std::vector<torch::Tensor> logits, fields;
+    const double D = static_cast<double>(x.size(1));
+    for (std::size_t k = 0; k < w.size(); ++k) {
+      const auto mu = (1 - s) * m[k];
+      const double var = (1 - s) * (1 - s) * c[k] * c[k] + s * s;
+      const auto d = x - mu;
+      logits.push_back(std::log(w[k]) - 0.5 * D * std::log(var) - (d * d).sum(1) / (2 * var));
+      fields.push_back(-m[k] + (s - (1 - s) * c[k] * c[k]) / var * d);
+    }
+    const auto r = torch::softmax(torch::stack(logits, 1), 1);  // [N, K]
+    auto v = torch::zeros_like(x);
+    for (std::size_t k = 0; k < w.size(); ++k) v = v + r.select(1, static_cast<int64_t>(k)).unsqueeze(1) * fields[k];
+    return v;
+  }
+};
+
+using TransitionFn = std::function<flow::Transition(const torch::Tensor&, const torch::Tensor&, const flow::StepSigmas&, double)>;
+
+// Samples n points from noise to data; a < 0 means the ODE.
+torch::Tensor sample(const Mixture& target, int n, int steps, double a, const TransitionFn& kernel) {
+  torch::manual_seed(11);
+  const auto sig = flow::shifted_sigmas(steps, 3.0);
+  auto x = torch::randn({n, target.m[0].size(0)}, torch::kDouble);
+  for (int i = 0; i < steps; ++i) {
+    const flow::StepSigmas s{sig[i], sig[i + 1], sig[1]};
+    const auto v = target.velocity(x, s.sigma);
+    if (a < 0 || i == steps - 1) {  // the last step lands on sigma = 0 deterministically
+      x = flow::ode_step(x, v, s);
+    } else {
+      const auto t = kernel(x, v, s, a);
+      x = t.mean + t.std * torch::randn_like(x);
+    }
+  }
+  return x;
+}
+
+const TransitionFn kFlowGrpo = [](const torch::Tensor& x, const torch::Tensor& v, const flow::StepSigmas& s, double a) {
+  return flow::transition(Kernel::flowgrpo, x, v, s, a);
+};
+// A wrong drift: the Ito correction counted twice (c^2 / sigma instead of c^2 / (2 sigma)).
+const TransitionFn kWrongDrift = [](const torch::Tensor& x, const torch::Tensor& v, const flow::StepSigmas& s, double a) {
+  auto t = flow::transition(Kernel::flowgrpo, x, v, s, a);
+  const double sigma_t = s.sigma == 1.0 ? s.sigma_1 : s.sigma, c2 = a * a * s.sigma / (1 - sigma_t);
+  t.mean = t.mean + c2 / (2 * s.sigma) * (x + (1 - s.sigma) * v) * (s.sigma_next - s.sigma);
+  return t;
+};
+
+// Largest deviation of sample mean and variance from the data's, in units of tolerance.
+double gaussian_error(const TransitionFn& kernel, double a) {
+  Mixture g{{1.0}, {0.6}, {torch::tensor({1.5, -0.5}, torch::kDouble)}};
+  const auto x = sample(g, 40000, 200, a, kernel);
+  const double mean_err = (x.mean(0) - g.m[0]).abs().max().item<double>();
+  const double var_err = (x.var(0, /*unbiased=*/false) - 0.36).abs().max().item<double>();
+  return std::max(mean_err / 0.02, var_err / 0.02);  // ~5 standard errors + discretisation
+}
+
+double mixture_error(const TransitionFn& kernel, double a) {
+  Mixture g{{0.3, 0.7}, {0.4, 0.5}, {torch::tensor({-2.0}, torch::kDouble), torch::tensor({2.0}, torch::kDouble)}};
+  const auto x = sample(g, 40000, 200, a, kernel).squeeze(1);
+  const double weight = (x < 0).to(torch::kDouble).mean().item<double>();
+  const double mean = x.mean().item<double>(), want_mean = 0.3 * -2 + 0.7 * 2;
+  const double var = x.var(0, false).item<double>();
+  const double want_var = 0.3 * (0.16 + 4) + 0.7 * (0.25 + 4) - want_mean * want_mean;
+  return std::max({std::fabs(weight - 0.3) / 0.01, std::fabs(mean - want_mean) / 0.04, std::fabs(var - want_var) / 0.08});
+}
+}  // namespace
+
+TEST(FlowMarginals, OdeAndSdeReproduceTheGaussianData) {
+  EXPECT_LT(gaussian_error(kFlowGrpo, -1), 1.0) << "ODE";
+  for (double a : {0.3, 0.7, 1.0}) EXPECT_LT(gaussian_error(kFlowGrpo, a), 1.0) << "SDE a = " << a;
+}
+
+TEST(FlowMarginals, OdeAndSdeReproduceTheMixture) {
+  EXPECT_LT(mixture_error(kFlowGrpo, -1), 1.0) << "ODE";
+  for (double a : {0.3, 0.7, 1.0}) EXPECT_LT(mixture_error(kFlowGrpo, a), 1.0) << "SDE a = " << a;
+}
+
+TEST(FlowMarginals, AWrongDriftFailsTheCheck) {
+  // The same checks must be able to fail: a drift with the wrong correction term does.
+  EXPECT_GT(gaussian_error(kWrongDrift, 0.7), 1.0);
+  EXPECT_GT(mixture_error(kWrongDrift, 0.7), 1.0);
+}
