@@ -53,29 +53,6 @@ std::vector<char> read_fd(int fd, const std::string& name) {
   return out;
 }
 
-std::string directory_of(const std::string& path) {
-  auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-std::string base_of(const std::string& path) {
-  auto slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-void write_all(int fd, const char* p, std::size_t n, const std::string& name) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw IoError(with_errno(name + ": write failed", errno));
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-}
 }  // namespace
 
 bool is_stream_path(const std::string& path) {
@@ -141,71 +118,17 @@ Handle create_file(const std::string& path, ExitCode on_error, const std::string
                name + ": cannot create output");
 }
 
-OutputFile::OutputFile(const std::string& path, bool force, const std::string& tool) : path_(path) {
-  static int counter = 0;
-  const std::string unique = std::to_string(::getpid()) + "." + std::to_string(counter++);
-  if (path == "-") {
-    name_ = "<stdout>";
-    if (!force && terminal::is_terminal(STDOUT_FILENO))
-      throw UsageError("refusing to write HDF5 to a terminal (use -o FILE or --force)");
-    const char* tmpdir = std::getenv("TMPDIR");
-    temp_ = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/" + tool + "." + unique + ".h5";
-  } else {
-    name_ = path;
-    struct stat st;
-    if (::stat(path.c_str(), &st) == 0) {
-      if (S_ISDIR(st.st_mode)) throw CreateError(path + ": cannot create output: is a directory");
-      if (!force) throw UsageError(path + ": output exists (use --force to overwrite)");
-    }
-    const std::string dir = directory_of(path);
-    if (::access(dir.c_str(), W_OK) != 0)
-      throw CreateError(with_errno(path + ": cannot create output in " + dir, errno));
-    temp_ = dir + "/." + base_of(path) + ".tmp." + unique;
-  }
-  signals::register_temp_file(temp_);
-  try {
-    file_ = create_file(temp_, ExitCode::cant_create, name_);
-  } catch (...) {
-    signals::unregister_temp_file(temp_);
-    ::unlink(temp_.c_str());
-    throw;
-  }
+OutputFile::OutputFile(const std::string& path, bool force, const std::string& tool)
+    : out_(path, force, tool, "HDF5") {
+  file_ = create_file(out_.temp_path(), ExitCode::cant_create, out_.name());
 }
 
-OutputFile::~OutputFile() {
-  if (!committed_) {
-    file_.reset();
-    ::unlink(temp_.c_str());
-    signals::unregister_temp_file(temp_);
-  }
-}
+OutputFile::~OutputFile() { file_.reset(); }  // closed before out_ removes an unpublished file
 
 void OutputFile::commit() {
-  signals::check();  // a stop requested while writing: publish nothing
   // An explicit, checked close: a full disk shows up here, not as a silently short file.
-  check_status(H5Fclose(file_.release()), ExitCode::io, name_ + ": cannot write output");
-  int fd = ::open(temp_.c_str(), O_RDONLY);
-  if (fd < 0) throw IoError(with_errno(name_ + ": cannot reopen temporary output " + temp_, errno));
-  struct stat st;
-  if (::fstat(fd, &st) == 0) bytes_ = static_cast<std::size_t>(st.st_size);
-  if (path_ == "-") {
-    std::vector<char> buf(1 << 20);
-    for (;;) {
-      ssize_t n = ::read(fd, buf.data(), buf.size());
-      if (n < 0) { if (errno == EINTR) continue; int e = errno; ::close(fd); throw IoError(with_errno(temp_, e)); }
-      if (n == 0) break;
-      write_all(STDOUT_FILENO, buf.data(), static_cast<std::size_t>(n), name_);
-    }
-    ::close(fd);
-    ::unlink(temp_.c_str());
-  } else {
-    if (::fsync(fd) != 0) { int e = errno; ::close(fd); throw IoError(with_errno(name_ + ": fsync failed", e)); }
-    ::close(fd);
-    if (::rename(temp_.c_str(), path_.c_str()) != 0)
-      throw IoError(with_errno(name_ + ": cannot rename " + temp_ + " into place", errno));
-  }
-  signals::unregister_temp_file(temp_);
-  committed_ = true;
+  check_status(H5Fclose(file_.release()), ExitCode::io, out_.name() + ": cannot write output");
+  out_.commit();
 }
 
 }  // namespace treerpo::h5

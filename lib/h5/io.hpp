@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/atomic_output.hpp"
 #include "h5/handle.hpp"
 
 namespace treerpo::h5 {
@@ -46,17 +47,15 @@ class OutputFile {
   OutputFile& operator=(const OutputFile&) = delete;
 
   hid_t id() const { return file_.get(); }
-  const std::string& name() const { return name_; }
+  const std::string& name() const { return out_.name(); }
   /// Closes, syncs and publishes the file. \throws IoError
   void commit();
   /// Size in bytes of the published output (valid after commit()).
-  std::size_t bytes() const { return bytes_; }
+  std::size_t bytes() const { return out_.bytes(); }
 
  private:
-  std::string path_, name_, temp_;
+  AtomicOutput out_;  // declared first: destroyed last, after the file is closed
   Handle file_;
-  bool committed_ = false;
-  std::size_t bytes_ = 0;
 };
 
 /// File creation and access lists every writer uses (object times off, earliest format for
