@@ -1,0 +1,297 @@
+// builtin_dit.cpp -- the built-in diffusion transformer and its checkpoint format.
+#include "model/builtin_dit.hpp"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "format/safetensors.hpp"
+#include "treerpo/build_info.hpp"
+
+namespace treerpo::model {
+namespace {
+namespace F = torch::nn::functional;
+
+torch::Tensor layer_norm(const torch::Tensor& x) {  // no affine: adaLN supplies scale and shift
+  return F::layer_norm(x, F::LayerNormFuncOptions({x.size(-1)}).eps(1e-6));
+}
+
+torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale) {
+  return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);
+}
+
+torch::nn::Linear zero_linear(std::int64_t in, std::int64_t out) {
+  torch::nn::Linear l(in, out);
+  torch::NoGradGuard guard;
+  l->weight.zero_();
+  l->bias.zero_();
+  return l;
+}
+
+// Sinusoidal embedding of the timestep 1000 sigma (the DiT / SD3 convention).
+torch::Tensor timestep_embedding(const torch::Tensor& sigma, std::int64_t dim) {
+  const std::int64_t half = dim / 2;
+  const auto freqs = torch::exp(-std::log(10000.0) *
+                                torch::arange(half, sigma.options().dtype(torch::kFloat)) / static_cast<double>(half));
+  const auto args = (sigma.to(torch::kFloat) * 1000.0).unsqueeze(1) * freqs.unsqueeze(0);
+  return torch::cat({torch::cos(args), torch::sin(args)}, 1);
+}
+
+std::int64_t get_int(const nlohmann::json& j, const char* key, std::int64_t fallback, const std::string& where) {
+  if (!j.contains(key)) return fallback;
+  if (!j[key].is_number_integer()) throw DataError(where + ": config field " + key + " must be an integer");
+  return j[key].get<std::int64_t>();
+}
+}  // namespace
+
+void DitConfig::validate() const {
+  auto positive = [](std::int64_t v, const char* name) {
+    if (v < 1) throw UsageError(std::string("model config: ") + name + " must be >= 1");
+  };
+  positive(image_size, "image_size");
+  positive(channels, "channels");
+  positive(patch, "patch");
+  positive(width, "width");
+  positive(depth, "depth");
+  positive(heads, "heads");
+  positive(mlp_ratio, "mlp_ratio");
+  positive(max_text_tokens, "max_text_tokens");
+  if (image_size % patch) throw UsageError("model config: image_size must be a multiple of patch");
+  if (width % heads) throw UsageError("model config: width must be a multiple of heads");
+  if (width % 2) throw UsageError("model config: width must be even");
+}
+
+std::string DitConfig::to_json() const {
+  return nlohmann::ordered_json{{"image_size", image_size}, {"channels", channels}, {"patch", patch},
+                                {"width", width},           {"depth", depth},       {"heads", heads},
+                                {"mlp_ratio", mlp_ratio},   {"max_text_tokens", max_text_tokens}}
+      .dump();
+}
+
+DitConfig DitConfig::from_json(const std::string& text, const std::string& where) {
+  const auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw DataError(where + ": model config is not a JSON object");
+  DitConfig c;
+  c.image_size = get_int(j, "image_size", c.image_size, where);
+  c.channels = get_int(j, "channels", c.channels, where);
+  c.patch = get_int(j, "patch", c.patch, where);
+  c.width = get_int(j, "width", c.width, where);
+  c.depth = get_int(j, "depth", c.depth, where);
+  c.heads = get_int(j, "heads", c.heads, where);
+  c.mlp_ratio = get_int(j, "mlp_ratio", c.mlp_ratio, where);
+  c.max_text_tokens = get_int(j, "max_text_tokens", c.max_text_tokens, where);
+  try {
+    c.validate();
+  } catch (const UsageError& e) {
+    throw DataError(where + ": " + e.what());
+  }
+  return c;
+}
+
+double DitConfig::flops_per_sample() const {
+  const double N = static_cast<double>(image_tokens()), L = static_cast<double>(max_text_tokens), T = N + L;
+  const double W = static_cast<double>(width), P = static_cast<double>(channels * patch * patch);
+  const double M = static_cast<double>(mlp_ratio) * W;
+  double f = 2 * N * P * W;                                      // patch embedding
+  f += 2 * (2 * W * W) + 2 * W * W;                              // timestep MLP + text pooling
+  const double block = 2 * (2 * W * 6 * W)                       // two adaLN modulations
+                       + 2 * T * W * 3 * W + 2 * T * W * W       // qkv and output projections
+                       + 2 * 2 * T * T * W                       // scores and weighted sum
+                       + 2 * T * 2 * W * M;                      // MLPs
+  f += static_cast<double>(depth) * block;
+  f += 2 * (W * 2 * W) + 2 * N * W * P;                          // final modulation and output
+  return f;
+}
+
+JointBlockImpl::JointBlockImpl(std::int64_t width, std::int64_t heads_, std::int64_t mlp_ratio) : heads(heads_) {
+  img_mod = register_module("img_mod", zero_linear(width, 6 * width));  // adaLN-zero: blocks start as identity
+  txt_mod = register_module("txt_mod", zero_linear(width, 6 * width));
+  img_qkv = register_module("img_qkv", torch::nn::Linear(width, 3 * width));
+  txt_qkv = register_module("txt_qkv", torch::nn::Linear(width, 3 * width));
+  img_proj = register_module("img_proj", torch::nn::Linear(width, width));
+  txt_proj = register_module("txt_proj", torch::nn::Linear(width, width));
+  img_fc1 = register_module("img_fc1", torch::nn::Linear(width, mlp_ratio * width));
+  img_fc2 = register_module("img_fc2", torch::nn::Linear(mlp_ratio * width, width));
+  txt_fc1 = register_module("txt_fc1", torch::nn::Linear(width, mlp_ratio * width));
+  txt_fc2 = register_module("txt_fc2", torch::nn::Linear(mlp_ratio * width, width));
+}
+
+std::pair<torch::Tensor, torch::Tensor> JointBlockImpl::forward(const torch::Tensor& img, const torch::Tensor& txt,
+                                                                const torch::Tensor& c, const torch::Tensor& key_mask) {
+  const auto silu_c = torch::silu(c);
+  const auto im = img_mod(silu_c).chunk(6, 1), tm = txt_mod(silu_c).chunk(6, 1);
+  const std::int64_t B = img.size(0), N = img.size(1), L = txt.size(1), W = img.size(2), hd = W / heads;
+  // Joint attention: one softmax over image and text keys, separate weights per stream.
+  const auto qkv = torch::cat({img_qkv(modulate(layer_norm(img), im[0], im[1])),
+                               txt_qkv(modulate(layer_norm(txt), tm[0], tm[1]))},
+                              1)
+                       .view({B, N + L, 3, heads, hd})
+                       .permute({2, 0, 3, 1, 4});  // [3, B, heads, T, hd]
+  auto scores = torch::matmul(qkv[0], qkv[1].transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
+  scores = scores.masked_fill(key_mask.logical_not().view({B, 1, 1, N + L}), -std::numeric_limits<float>::infinity());
+  const auto attn = torch::matmul(torch::softmax(scores, -1), qkv[2]).transpose(1, 2).reshape({B, N + L, W});
+  auto img_out = img + im[2].unsqueeze(1) * img_proj(attn.narrow(1, 0, N));
+  auto txt_out = txt + tm[2].unsqueeze(1) * txt_proj(attn.narrow(1, N, L));
+  img_out = img_out + im[5].unsqueeze(1) *
+                          img_fc2(torch::gelu(img_fc1(modulate(layer_norm(img_out), im[3], im[4])), "tanh"));
+  txt_out = txt_out + tm[5].unsqueeze(1) *
+                          txt_fc2(torch::gelu(txt_fc1(modulate(layer_norm(txt_out), tm[3], tm[4])), "tanh"));
+  return {img_out, txt_out};
+}
+
+DitImpl::DitImpl(const DitConfig& c, std::int64_t vocab_size) : config(c) {
+  c.validate();
+  const std::int64_t W = c.width, P = c.channels * c.patch * c.patch;
+  patch_embed = register_module("patch_embed", torch::nn::Linear(P, W));
+  time_fc1 = register_module("time_fc1", torch::nn::Linear(W, W));
+  time_fc2 = register_module("time_fc2", torch::nn::Linear(W, W));
+  token_embed = register_module("token_embed", torch::nn::Embedding(vocab_size, W));
+  text_pool = register_module("text_pool", torch::nn::Linear(W, W));
+  image_pos = register_parameter("image_pos", torch::randn({1, c.image_tokens(), W}) * 0.02);
+  text_pos = register_parameter("text_pos", torch::randn({1, c.max_text_tokens, W}) * 0.02);
+  blocks = register_module("blocks", torch::nn::ModuleList());
+  for (std::int64_t i = 0; i < c.depth; ++i) blocks->push_back(JointBlock(W, c.heads, c.mlp_ratio));
+  final_mod = register_module("final_mod", zero_linear(W, 2 * W));
+  final_out = register_module("final_out", zero_linear(W, P));
+}
+
+torch::Tensor DitImpl::forward(const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& tokens,
+                               const torch::Tensor& mask) {
+  const std::int64_t B = x.size(0), C = config.channels, p = config.patch, g = config.image_size / p;
+  const std::int64_t L = tokens.size(1), W = config.width;
+  // [B, C, H, W] -> [B, N, C p p]
+  auto patches = x.view({B, C, g, p, g, p}).permute({0, 2, 4, 1, 3, 5}).reshape({B, g * g, C * p * p});
+  auto img = patch_embed(patches) + image_pos;
+  auto txt = token_embed(tokens) + text_pos.narrow(1, 0, L);
+  const auto maskf = mask.to(txt.scalar_type()).unsqueeze(2);
+  const auto pooled = (txt * maskf).sum(1) / maskf.sum(1).clamp_min(1.0);
+  auto c = time_fc2(torch::silu(time_fc1(timestep_embedding(sigma, W).to(img.scalar_type())))) + text_pool(pooled);
+  const auto key_mask = torch::cat({torch::ones({B, img.size(1)}, mask.options()), mask}, 1);
+  for (const auto& module : *blocks) std::tie(img, txt) = module->as<JointBlock>()->forward(img, txt, c, key_mask);
+  const auto fm = final_mod(torch::silu(c)).chunk(2, 1);
+  const auto out = final_out(modulate(layer_norm(img), fm[0], fm[1]));  // [B, N, C p p]
+  return out.view({B, g, g, C, p, p}).permute({0, 3, 1, 4, 2, 5}).reshape({B, C, g * p, g * p});
+}
+
+BuiltinPolicy::BuiltinPolicy(const DitConfig& config, Tokenizer tokenizer, std::uint64_t seed)
+    : config_(config), tokenizer_(std::move(tokenizer)) {
+  torch::manual_seed(seed);
+  net_ = Dit(config_, static_cast<std::int64_t>(tokenizer_.size()));
+}
+
+torch::Tensor BuiltinPolicy::velocity(const torch::Tensor& x, const torch::Tensor& sigma, const Conditioning& c) {
+  if (!c.tokens.defined()) throw UsageError("the built-in model is conditioned on prompt text (token ids)");
+  const auto& d = placement_.device;
+  auto mask = c.mask.defined() ? c.mask : torch::ones(c.tokens.sizes(), torch::kBool);
+  return net_->forward(x.to(d, placement_.dtype), sigma.to(d, torch::kFloat), c.tokens.to(d), mask.to(d));
+}
+
+Conditioning BuiltinPolicy::encode(const std::vector<std::string>& prompts) const {
+  const auto B = static_cast<std::int64_t>(prompts.size()), L = config_.max_text_tokens;
+  Conditioning c;
+  c.tokens = torch::full({B, L}, Tokenizer::kPad, torch::kLong);
+  c.mask = torch::zeros({B, L}, torch::kBool);
+  for (std::int64_t b = 0; b < B; ++b) {
+    auto ids = tokenizer_.encode(prompts[static_cast<std::size_t>(b)], static_cast<std::size_t>(L));
+    if (ids.empty()) ids.push_back(Tokenizer::kNull);  // an empty prompt is the null prompt
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      c.tokens[b][static_cast<std::int64_t>(i)] = ids[i];
+      c.mask[b][static_cast<std::int64_t>(i)] = true;
+    }
+  }
+  return c;
+}
+
+Conditioning BuiltinPolicy::null_conditioning(std::int64_t batch, const Conditioning&) const {
+  return encode(std::vector<std::string>(static_cast<std::size_t>(batch), ""));
+}
+
+std::vector<std::int64_t> BuiltinPolicy::latent_shape() const {
+  return {config_.channels, config_.image_size, config_.image_size};
+}
+
+void BuiltinPolicy::place(const Placement& p) {
+  net_->to(p.device, p.dtype);
+  placement_ = p;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> BuiltinPolicy::named_parameters() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : net_->named_parameters()) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+std::int64_t BuiltinPolicy::parameter_count() const {
+  std::int64_t n = 0;
+  for (const auto& p : net_->parameters()) n += p.numel();
+  return n;
+}
+
+void BuiltinPolicy::save(const std::string& path, bool force, const std::map<std::string, torch::Tensor>& extra) const {
+  std::map<std::string, torch::Tensor> tensors(extra.begin(), extra.end());
+  for (const auto& [name, t] : named_parameters()) {
+    if (extra.count(name)) throw Error(ExitCode::software, "checkpoint: extra tensor " + name + " shadows a weight");
+    tensors[name] = t;
+  }
+  write_tensors(path, tensors,
+                {{"treerpo_model", "builtin-dit"},
+                 {"config", config_.to_json()},
+                 {"vocabulary", nlohmann::json(tokenizer_.vocabulary()).dump()},
+                 {"treerpo_version", build::kVersion},
+                 {"digest", digest()}},
+                force);
+}
+
+namespace {
+torch::Tensor tensor_of(const format::SafeTensor& s) {
+  auto t = torch::empty(s.shape, torch::TensorOptions().dtype(SafeTensorCodec::scalar_type(s.dtype)));
+  if (!s.bytes.empty()) std::memcpy(t.data_ptr(), s.bytes.data(), s.bytes.size());
+  return t;
+}
+}  // namespace
+
+std::unique_ptr<BuiltinPolicy> BuiltinPolicy::load(const std::string& path, const Placement& placement) {
+  const auto file = format::read_safetensors(path);
+  auto meta = [&](const char* key) {
+    auto it = file.metadata.find(key);
+    if (it == file.metadata.end())
+      throw DataError(path + ": __metadata__ lacks " + key + " (not a treerpo built-in checkpoint)");
+    return it->second;
+  };
+  if (meta("treerpo_model") != "builtin-dit")
+    throw DataError(path + ": __metadata__ treerpo_model is '" + meta("treerpo_model") + "', expected 'builtin-dit'");
+  const auto config = DitConfig::from_json(meta("config"), path);
+  const auto vocab = nlohmann::json::parse(meta("vocabulary"), nullptr, false);
+  if (!vocab.is_array() || vocab.size() < 3) throw DataError(path + ": __metadata__ vocabulary is not a list of words");
+  std::vector<std::string> words;
+  for (std::size_t i = 3; i < vocab.size(); ++i) words.push_back(vocab[i].get<std::string>());
+  std::unique_ptr<BuiltinPolicy> policy;
+  try {
+    policy = std::make_unique<BuiltinPolicy>(config, Tokenizer(words), 0);
+  } catch (const std::invalid_argument& e) {
+    throw DataError(path + ": " + e.what());
+  }
+  {
+    torch::NoGradGuard guard;
+    std::set<std::string> weights;
+    for (auto& [name, param] : policy->named_parameters()) {
+      weights.insert(name);
+      auto it = file.tensors.find(name);
+      if (it == file.tensors.end()) throw DataError(path + ": tensor " + name + " missing");
+      const auto t = tensor_of(it->second);
+      if (t.sizes() != param.sizes())
+        throw DataError(path + ": tensor " + name + ": shape does not match the config");
+      param.copy_(t);
+    }
+    for (const auto& [name, t] : file.tensors)
+      if (!weights.count(name)) policy->extras_[name] = tensor_of(t);
+  }
+  policy->place(placement);
+  return policy;
+}
+
+}  // namespace treerpo::model

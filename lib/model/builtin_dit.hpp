@@ -1,0 +1,99 @@
+// builtin_dit.hpp -- the built-in policy: a small diffusion transformer in native libtorch,
+// shaped like the models users tune (patch embedding, adaLN-zero timestep conditioning, joint
+// attention between image and text tokens as in MMDiT), with a word-level tokenizer, a
+// learned text embedding and a null prompt for classifier-free guidance. One safetensors file
+// holds weights, config and vocabulary.
+#pragma once
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "model/policy.hpp"
+#include "model/tokenizer.hpp"
+
+namespace treerpo::model {
+
+/// Sizes of the built-in model. The defaults cost a few milliseconds per 32x32 RGB sample on
+/// a 2-core CPU (README's benchmark table).
+struct DitConfig {
+  std::int64_t image_size = 32;
+  std::int64_t channels = 3;
+  std::int64_t patch = 4;
+  std::int64_t width = 128;
+  std::int64_t depth = 4;
+  std::int64_t heads = 4;
+  std::int64_t mlp_ratio = 4;
+  std::int64_t max_text_tokens = 16;
+
+  std::int64_t image_tokens() const { return (image_size / patch) * (image_size / patch); }
+  /// \throws UsageError on inconsistent sizes
+  void validate() const;
+  std::string to_json() const;
+  /// \throws DataError naming `where` for a missing or bad field
+  static DitConfig from_json(const std::string& text, const std::string& where);
+  /// Multiply-adds x 2 of one forward pass for one sample (all text tokens present).
+  double flops_per_sample() const;
+};
+
+/// The joint image-text transformer block (adaLN-zero modulated, MMDiT-style).
+struct JointBlockImpl : torch::nn::Module {
+  JointBlockImpl(std::int64_t width, std::int64_t heads, std::int64_t mlp_ratio);
+  /// img [B, N, W], txt [B, L, W], c [B, W], key_mask [B, N + L] bool -> updated (img, txt)
+  std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& img, const torch::Tensor& txt,
+                                                  const torch::Tensor& c, const torch::Tensor& key_mask);
+  std::int64_t heads;
+  torch::nn::Linear img_mod{nullptr}, txt_mod{nullptr}, img_qkv{nullptr}, txt_qkv{nullptr};
+  torch::nn::Linear img_proj{nullptr}, txt_proj{nullptr};
+  torch::nn::Linear img_fc1{nullptr}, img_fc2{nullptr}, txt_fc1{nullptr}, txt_fc2{nullptr};
+};
+TORCH_MODULE(JointBlock);
+
+struct DitImpl : torch::nn::Module {
+  DitImpl(const DitConfig& config, std::int64_t vocab_size);
+  /// x [B, C, H, W], sigma [B], tokens [B, L] int64, mask [B, L] bool -> velocity [B, C, H, W]
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& tokens,
+                        const torch::Tensor& mask);
+  DitConfig config;
+  torch::nn::Linear patch_embed{nullptr}, time_fc1{nullptr}, time_fc2{nullptr}, text_pool{nullptr};
+  torch::nn::Embedding token_embed{nullptr};
+  torch::Tensor image_pos, text_pos;
+  torch::nn::ModuleList blocks;
+  torch::nn::Linear final_mod{nullptr}, final_out{nullptr};
+};
+TORCH_MODULE(Dit);
+
+class BuiltinPolicy : public Policy {
+ public:
+  /// A freshly initialised model (seeded: same seed, same weights).
+  BuiltinPolicy(const DitConfig& config, Tokenizer tokenizer, std::uint64_t seed);
+  /// Loads a checkpoint written by save(). \throws DataError naming the file and tensor
+  static std::unique_ptr<BuiltinPolicy> load(const std::string& path, const Placement& placement);
+
+  std::string kind() const override { return "builtin-dit"; }
+  torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& sigma, const Conditioning& c) override;
+  Conditioning encode(const std::vector<std::string>& prompts) const override;
+  Conditioning null_conditioning(std::int64_t batch, const Conditioning& like) const override;
+  std::vector<std::int64_t> latent_shape() const override;
+  void place(const Placement& placement) override;
+  Placement placement() const override { return placement_; }
+  std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const override;
+  void save(const std::string& path, bool force, const std::map<std::string, torch::Tensor>& extra = {}) const override;
+
+  const DitConfig& config() const { return config_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+  std::int64_t parameter_count() const;
+  /// Tensors stored beside the weights in the checkpoint it was loaded from (e.g. optimizer state).
+  const std::map<std::string, torch::Tensor>& extras() const { return extras_; }
+
+ private:
+  DitConfig config_;
+  Tokenizer tokenizer_;
+  Dit net_{nullptr};
+  Placement placement_;
+  std::map<std::string, torch::Tensor> extras_;
+};
+
+}  // namespace treerpo::model

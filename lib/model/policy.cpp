@@ -1,0 +1,181 @@
+// policy.cpp -- what every policy shares: trainable subsets, digests, safetensors export,
+// conditioning batches, and loading by file type.
+#include "model/policy.hpp"
+
+#include <torch/torch.h>
+
+#include <cstring>
+#include <fstream>
+#include <regex>
+
+#include "core/digest.hpp"
+#include "core/error.hpp"
+#include "format/safetensors.hpp"
+#include "model/builtin_dit.hpp"
+#include "model/torchscript_policy.hpp"
+
+namespace treerpo::model {
+
+std::int64_t Conditioning::batch() const {
+  for (const auto* t : {&tokens, &hidden, &mask, &pooled})
+    if (t->defined()) return t->size(0);
+  return 0;
+}
+
+Conditioning Conditioning::slice(std::int64_t begin, std::int64_t end) const {
+  Conditioning c;
+  auto cut = [&](const torch::Tensor& t) { return t.defined() ? t.narrow(0, begin, end - begin) : t; };
+  c.tokens = cut(tokens);
+  c.hidden = cut(hidden);
+  c.mask = cut(mask);
+  c.pooled = cut(pooled);
+  return c;
+}
+
+Conditioning Conditioning::cat(const std::vector<Conditioning>& parts) {
+  Conditioning c;
+  auto join = [&](torch::Tensor Conditioning::*member) {
+    std::vector<torch::Tensor> ts;
+    for (const auto& p : parts)
+      if ((p.*member).defined()) ts.push_back(p.*member);
+    if (ts.empty()) return torch::Tensor();
+    if (ts.size() != parts.size()) throw Error(ExitCode::software, "Conditioning::cat: parts of different kinds");
+    return torch::cat(ts, 0);
+  };
+  c.tokens = join(&Conditioning::tokens);
+  c.hidden = join(&Conditioning::hidden);
+  c.mask = join(&Conditioning::mask);
+  c.pooled = join(&Conditioning::pooled);
+  return c;
+}
+
+Conditioning Conditioning::to(const torch::Device& device) const {
+  Conditioning c;
+  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  c.tokens = move(tokens);
+  c.hidden = move(hidden);
+  c.mask = move(mask);
+  c.pooled = move(pooled);
+  return c;
+}
+
+std::size_t Policy::set_trainable(const std::string& regex) {
+  std::regex re;
+  try {
+    re = std::regex(regex);
+  } catch (const std::regex_error& e) {
+    throw UsageError("trainable parameter pattern '" + regex + "' is not a valid regular expression");
+  }
+  std::size_t matched = 0;
+  for (auto& [name, p] : named_parameters()) {
+    const bool on = std::regex_search(name, re);
+    p.set_requires_grad(on);
+    matched += on ? 1 : 0;
+  }
+  if (matched == 0) throw UsageError("trainable parameter pattern '" + regex + "' matches no parameter");
+  return matched;
+}
+
+std::vector<torch::Tensor> Policy::trainable_parameters() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& [name, p] : named_parameters())
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+std::vector<std::string> Policy::trainable_names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, p] : named_parameters())
+    if (p.requires_grad()) out.push_back(name);
+  return out;
+}
+
+void Policy::export_safetensors(const std::string& path, bool trainable_only, bool force) const {
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& [name, p] : named_parameters())
+    if (!trainable_only || p.requires_grad()) tensors[name] = p;
+  write_tensors(path, tensors, {{"treerpo_policy_kind", kind()}, {"treerpo_policy_digest", digest()}}, force);
+}
+
+std::string Policy::digest() const {
+  auto params = named_parameters();
+  std::sort(params.begin(), params.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  Sha256 h;
+  for (const auto& [name, p] : params) {
+    const auto c = p.detach().to(torch::kCPU).contiguous();
+    const std::string head = name + "\n" + SafeTensorCodec::dtype_name(c.scalar_type()) + "\n" +
+                             std::to_string(c.dim()) + "\n";
+    h.update(head.data(), head.size());
+    for (auto d : c.sizes()) h.update(&d, sizeof d);
+    h.update(c.data_ptr(), static_cast<std::size_t>(c.numel()) * c.element_size());
+  }
+  return "sha256:" + h.hex();
+}
+
+std::string SafeTensorCodec::dtype_name(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat: return "F32";
+    case torch::kHalf: return "F16";
+    case torch::kBFloat16: return "BF16";
+    case torch::kDouble: return "F64";
+    case torch::kLong: return "I64";
+    case torch::kInt: return "I32";
+    case torch::kShort: return "I16";
+    case torch::kChar: return "I8";
+    case torch::kByte: return "U8";
+    case torch::kBool: return "BOOL";
+    default: throw UsageError(std::string("no safetensors dtype for ") + c10::toString(t));
+  }
+}
+
+torch::ScalarType SafeTensorCodec::scalar_type(const std::string& d) {
+  if (d == "F32") return torch::kFloat;
+  if (d == "F16") return torch::kHalf;
+  if (d == "BF16") return torch::kBFloat16;
+  if (d == "F64") return torch::kDouble;
+  if (d == "I64") return torch::kLong;
+  if (d == "I32") return torch::kInt;
+  if (d == "I16") return torch::kShort;
+  if (d == "I8") return torch::kChar;
+  if (d == "U8") return torch::kByte;
+  if (d == "BOOL") return torch::kBool;
+  throw DataError("safetensors dtype " + d + " is not supported");
+}
+
+void write_tensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
+                   const std::map<std::string, std::string>& metadata, bool force) {
+  format::SafeTensorsFile file;
+  file.metadata = metadata;
+  for (const auto& [name, t] : tensors) {
+    const auto c = t.detach().to(torch::kCPU).contiguous();
+    format::SafeTensor s;
+    s.dtype = SafeTensorCodec::dtype_name(c.scalar_type());
+    s.shape = c.sizes().vec();
+    const auto* p = static_cast<const char*>(c.data_ptr());
+    s.bytes.assign(p, p + c.numel() * static_cast<std::int64_t>(c.element_size()));
+    file.tensors.emplace(name, std::move(s));
+  }
+  format::write_safetensors(path, file, force, "treerpo");
+}
+
+std::map<std::string, torch::Tensor> read_tensors(const std::string& path) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& [name, s] : format::read_safetensors(path).tensors) {
+    auto t = torch::empty(s.shape, torch::TensorOptions().dtype(SafeTensorCodec::scalar_type(s.dtype)));
+    if (!s.bytes.empty()) std::memcpy(t.data_ptr(), s.bytes.data(), s.bytes.size());
+    out.emplace(name, t);
+  }
+  return out;
+}
+
+std::unique_ptr<Policy> load_policy(const std::string& path, const PolicyOptions& options) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw NoInputError(with_errno(path, errno));
+  char head[4] = {0, 0, 0, 0};
+  f.read(head, 4);
+  if (std::memcmp(head, "PK\x03\x04", 4) == 0) return std::make_unique<TorchScriptPolicy>(path, options);
+  if (format::looks_like_safetensors(path)) return BuiltinPolicy::load(path, options.placement);
+  throw DataError(path + ": not a policy (expected a treerpo safetensors checkpoint or a TorchScript archive)");
+}
+
+}  // namespace treerpo::model

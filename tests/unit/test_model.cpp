@@ -1,0 +1,233 @@
+// test_model.cpp -- the built-in transformer, checkpoints, digests, trainable subsets and
+// TorchScript policies (a module built and scripted from C++ here).
+#include <gtest/gtest.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "flow/step.hpp"
+#include "model/builtin_dit.hpp"
+#include "model/torchscript_policy.hpp"
+#include "test_util.hpp"
+
+using namespace treerpo;
+using namespace treerpo::model;
+
+namespace {
+DitConfig tiny() {
+  DitConfig c;
+  c.image_size = 8;
+  c.patch = 2;
+  c.width = 32;
+  c.depth = 2;
+  c.heads = 2;
+  c.max_text_tokens = 6;
+  return c;
+}
+
+// One optimiser step on a regression target, so the zero-initialised output layers move.
+void train_step(Policy& p, const Conditioning& c, double lr = 1e-2) {
+  auto params = p.trainable_parameters();
+  torch::optim::SGD opt(params, lr);
+  const auto x = torch::randn({c.batch(), 3, 8, 8});
+  const auto loss = (p.velocity(x, torch::full({c.batch()}, 0.5), c) - torch::ones_like(x)).pow(2).mean();
+  loss.backward();
+  opt.step();
+  opt.zero_grad();
+}
+}  // namespace
+
+TEST(Model, AdaLnZeroStartsAtZeroVelocityAndLearns) {
+  BuiltinPolicy p(tiny(), Tokenizer(Tokenizer::default_words()), 1);
+  const auto c = p.encode({"a red circle", "two blue squares"});
+  const auto x = torch::randn({2, 3, 8, 8});
+  EXPECT_EQ(p.velocity(x, torch::full({2}, 0.7), c).abs().max().item<float>(), 0.0f);
+  p.set_trainable(".*");
+  for (int i = 0; i < 3; ++i) train_step(p, c);
+  const auto v = p.velocity(x, torch::full({2}, 0.7), c);
+  EXPECT_EQ(v.sizes(), x.sizes());
+  EXPECT_GT(v.abs().max().item<float>(), 0.0f);
+  // Conditioning matters: another prompt, and the null prompt, change the velocity.
+  const auto other = p.velocity(x, torch::full({2}, 0.7), p.encode({"a green cross", "four rings"}));
+  EXPECT_GT((v - other).abs().max().item<float>(), 1e-6f);
+  const auto null = p.velocity(x, torch::full({2}, 0.7), p.null_conditioning(2, c));
+  EXPECT_GT((v - null).abs().max().item<float>(), 1e-6f);
+}
+
+TEST(Model, PaddingIsMaskedAndSamplesAreIndependentOfTheBatch) {
+  BuiltinPolicy p(tiny(), Tokenizer(Tokenizer::default_words()), 2);
+  p.set_trainable(".*");
+  train_step(p, p.encode({"a red circle", "a blue square"}));
+  auto c = p.encode({"a red circle", "a blue square left of a green ring"});
+  const auto x = torch::randn({2, 3, 8, 8}), s = torch::tensor({0.9f, 0.3f});
+  const auto v = p.velocity(x, s, c).detach();
+  auto garbage = c;
+  garbage.tokens = c.tokens.clone();
+  garbage.tokens.index_put_({0, torch::indexing::Slice(3, torch::indexing::None)}, 5);  // behind the mask
+  EXPECT_TRUE(torch::allclose(p.velocity(x, s, garbage).detach(), v, 0, 1e-6));
+  const auto alone = p.velocity(x.narrow(0, 1, 1), s.narrow(0, 1, 1), c.slice(1, 2)).detach();
+  EXPECT_TRUE(torch::allclose(alone, v.narrow(0, 1, 1), 1e-5, 1e-6));
+}
+
+TEST(Model, TokenizerMapsWordsAndUnknowns) {
+  Tokenizer t(Tokenizer::default_words());
+  std::size_t unknown = 0;
+  const auto ids = t.encode("A Red circle, LEFT of a zebra!", 16, &unknown);
+  ASSERT_EQ(ids.size(), 7u);
+  EXPECT_EQ(t.vocabulary()[static_cast<std::size_t>(ids[1])], "red");
+  EXPECT_EQ(ids[6], Tokenizer::kUnknown);
+  EXPECT_EQ(unknown, 1u);
+  EXPECT_EQ(t.encode("a a a a", 2).size(), 2u);
+  EXPECT_THROW(Tokenizer({"red", "red"}), std::invalid_argument);
+}
+
+TEST(Model, CheckpointRoundTripKeepsWeightsConfigVocabularyAndExtras) {
+  const auto dir = test::temp_dir();
+  BuiltinPolicy p(tiny(), Tokenizer({"red", "circle", "zebra"}), 3);
+  p.set_trainable(".*");
+  train_step(p, p.encode({"red circle"}));
+  const auto extra = torch::arange(6, torch::kFloat).view({2, 3});
+  p.save(dir + "/m.safetensors", false, {{"optimizer.step", extra}});
+  auto loaded = load_policy(dir + "/m.safetensors");
+  ASSERT_EQ(loaded->kind(), "builtin-dit");
+  EXPECT_EQ(loaded->digest(), p.digest());
+  auto& b = dynamic_cast<BuiltinPolicy&>(*loaded);
+  EXPECT_EQ(b.tokenizer().vocabulary(), p.tokenizer().vocabulary());
+  EXPECT_EQ(b.config().to_json(), p.config().to_json());
+  EXPECT_TRUE(torch::equal(b.extras().at("optimizer.step"), extra));
+  const auto x = torch::randn({1, 3, 8, 8});
+  const auto c = p.encode({"red zebra"});
+  EXPECT_TRUE(torch::equal(loaded->velocity(x, torch::full({1}, 0.4), c), p.velocity(x, torch::full({1}, 0.4), c)));
+  // Same seed, same weights; another seed, another digest.
+  EXPECT_EQ(BuiltinPolicy(tiny(), Tokenizer({"a"}), 9).digest(), BuiltinPolicy(tiny(), Tokenizer({"a"}), 9).digest());
+  EXPECT_NE(BuiltinPolicy(tiny(), Tokenizer({"a"}), 9).digest(), BuiltinPolicy(tiny(), Tokenizer({"a"}), 10).digest());
+  EXPECT_THROW(p.save(dir + "/m.safetensors", false), UsageError);  // exists
+  // A damaged checkpoint is refused with the file and tensor named.
+  std::ofstream(dir + "/bad.safetensors", std::ios::binary) << "not a checkpoint at all";
+  EXPECT_THROW(load_policy(dir + "/bad.safetensors"), DataError);
+  EXPECT_THROW(load_policy(dir + "/missing.safetensors"), NoInputError);
+}
+
+TEST(Model, DefaultSizeAndFlops) {
+  BuiltinPolicy p(DitConfig{}, Tokenizer(Tokenizer::default_words()), 0);
+  EXPECT_GT(p.parameter_count(), 500000);
+  EXPECT_LT(p.parameter_count(), 5000000);
+  // FLOPs: dominated by the blocks; 80 tokens x width 128 x depth 4.
+  EXPECT_GT(DitConfig{}.flops_per_sample(), 5e7);
+  EXPECT_LT(DitConfig{}.flops_per_sample(), 5e8);
+}
+
+namespace {
+// A TorchScript "transformer" with the documented signature, built and scripted in C++:
+// forward(latents, timestep, encoder_hidden_states) -> velocity, with a LoRA-style adapter.
+std::string make_torchscript(const std::string& path, bool with_attributes) {
+  torch::manual_seed(4);
+  torch::jit::Module m("ToyTransformer");
+  m.register_parameter("proj", torch::randn({5, 3}) * 0.1, false);
+  m.register_parameter("base", torch::randn({3, 3}) * 0.1, false);
+  m.register_parameter("lora_down", torch::randn({2, 3}) * 0.1, false);
+  m.register_parameter("lora_up", torch::randn({3, 2}) * 0.1, false);
+  if (with_attributes) {
+    m.register_attribute("treerpo_timestep", c10::StringType::get(), std::string("1000sigma"));
+    m.register_attribute("treerpo_output", c10::StringType::get(), std::string("negative_velocity"));
+    m.register_attribute("treerpo_latent_shape", c10::ListType::ofInts(), c10::List<int64_t>({3, 4, 4}));
+  }
+  m.define(R"(
+    def forward(self, latents, timestep, encoder_hidden_states):
+        text = torch.matmul(encoder_hidden_states.mean(1), self.proj)          # [B, 3]
+        w = self.base + torch.matmul(self.lora_up, self.lora_down)            # [3, 3]
+        mixed = torch.einsum('bchw,dc->bdhw', latents, w)
+        return mixed + text[:, :, None, None] * (timestep / 1000.0)[:, None, None, None]
+  )");
+  m.save(path);
+  return path;
+}
+}  // namespace
+
+TEST(TorchScript, LoadRunTrainSelectedParametersExportAndReload) {
+  const auto dir = test::temp_dir();
+  const auto path = make_torchscript(dir + "/toy.pt", /*with_attributes=*/true);
+  auto policy = load_policy(path);
+  auto& ts = dynamic_cast<TorchScriptPolicy&>(*policy);
+  EXPECT_TRUE(ts.timestep_is_1000_sigma());
+  EXPECT_TRUE(ts.negates_output());
+  EXPECT_EQ(policy->latent_shape(), (std::vector<std::int64_t>{3, 4, 4}));
+  Conditioning c;
+  c.hidden = torch::randn({2, 7, 5});
+  const auto x = torch::randn({2, 3, 4, 4}), sigma = torch::tensor({0.25f, 0.5f});
+  // The declared conventions: timestep 1000 sigma in, negated output out.
+  auto params = policy->named_parameters();
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& [n, t] : params) before[n] = t.detach().clone();
+  const auto w = before["base"] + torch::matmul(before["lora_up"], before["lora_down"]);
+  const auto want = -(torch::einsum("bchw,dc->bdhw", {x, w}) +
+                      torch::matmul(c.hidden.mean(1), before["proj"]).view({2, 3, 1, 1}) * sigma.view({2, 1, 1, 1}));
+  EXPECT_TRUE(torch::allclose(policy->velocity(x, sigma, c), want, 1e-5, 1e-6));
+  EXPECT_THROW(policy->encode({"a prompt"}), UsageError);
+
+  EXPECT_EQ(policy->set_trainable("^lora_"), 2u);
+  EXPECT_THROW(policy->set_trainable("^nothing"), UsageError);
+  policy->set_trainable("^lora_");
+  torch::optim::SGD opt(policy->trainable_parameters(), 0.5);
+  policy->velocity(x, sigma, c).pow(2).mean().backward();
+  opt.step();
+  for (const auto& [n, t] : policy->named_parameters()) {
+    const bool changed = !torch::equal(t.detach(), before[n]);
+    EXPECT_EQ(changed, n.rfind("lora_", 0) == 0) << n;
+  }
+  // Export the trained adapter with its module names, and check it with an independent reader.
+  policy->export_safetensors(dir + "/lora.safetensors", /*trainable_only=*/true, false);
+  const auto tensors = read_tensors(dir + "/lora.safetensors");
+  ASSERT_EQ(tensors.size(), 2u);
+  for (const auto& [n, t] : policy->named_parameters())
+    if (tensors.count(n)) {
+      EXPECT_TRUE(torch::equal(tensors.at(n), t.detach()));
+    }
+  const std::string check = std::string("/usr/bin/python3 ") + TREERPO_SOURCE_DIR + "/tests/unit/read_safetensors.py " +
+                            dir + "/lora.safetensors lora_down:2,3 lora_up:3,2";
+  EXPECT_EQ(std::system(check.c_str()), 0) << check;
+  // Save the whole module back; it reloads with the trained weights.
+  policy->save(dir + "/trained.pt", false);
+  auto again = load_policy(dir + "/trained.pt");
+  EXPECT_EQ(again->digest(), policy->digest());
+  EXPECT_NE(again->digest(), load_policy(path)->digest());
+}
+
+TEST(TorchScript, ConventionsFromOptionsAndRefusals) {
+  const auto dir = test::temp_dir();
+  const auto path = make_torchscript(dir + "/plain.pt", /*with_attributes=*/false);
+  EXPECT_THROW(load_policy(path), UsageError);  // latent shape unknown
+  PolicyOptions o;
+  o.latent_shape = {3, 4, 4};
+  auto p = load_policy(path, o);
+  auto& ts = dynamic_cast<TorchScriptPolicy&>(*p);
+  EXPECT_FALSE(ts.timestep_is_1000_sigma());
+  EXPECT_FALSE(ts.negates_output());
+  Conditioning tokens_only;
+  tokens_only.tokens = torch::zeros({1, 3}, torch::kLong);
+  EXPECT_THROW(p->velocity(torch::randn({1, 3, 4, 4}), torch::ones({1}), tokens_only), UsageError);
+  o.timestep_convention = "seconds";
+  EXPECT_THROW(load_policy(path, o), UsageError);
+}
+
+TEST(Model, SamplingStepsRunOnThePolicy) {
+  // The flow core and a policy together: an ODE trajectory from noise stays finite and the
+  // stochastic step's stored log-probability replays exactly.
+  BuiltinPolicy p(tiny(), Tokenizer(Tokenizer::default_words()), 5);
+  p.set_trainable(".*");
+  train_step(p, p.encode({"a red circle"}));
+  const auto c = p.encode({"a red circle"});
+  auto x = torch::randn({1, 3, 8, 8});
+  const std::vector<double> sig{1.0, 0.8, 0.5, 0.0};
+  const auto v = p.velocity(x, torch::full({1}, sig[0]), c).detach();
+  const auto step = flow::sde_step(flow::Kernel::flowgrpo, x, v, {sig[0], sig[1], sig[1]}, 0.7, torch::randn_like(x),
+                                   flow::Reduction::mean);
+  const auto replay = flow::transition(flow::Kernel::flowgrpo, x, p.velocity(x, torch::full({1}, sig[0]), c),
+                                       {sig[0], sig[1], sig[1]}, 0.7);
+  EXPECT_TRUE(torch::equal(flow::log_prob(step.next, replay, flow::Reduction::mean).detach(), step.log_prob));
+  for (int i = 1; i < 3; ++i) x = flow::ode_step(step.next, p.velocity(step.next, torch::full({1}, sig[i]), c), {sig[i], sig[i + 1], sig[1]});
+  EXPECT_TRUE(torch::isfinite(x).all().item<bool>());
+}
