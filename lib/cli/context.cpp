@@ -72,6 +72,11 @@ std::string Context::provenance_record(const std::vector<InputRecord>& inputs, c
   return r.dump();
 }
 
+void check_stdout_free(const Context& ctx, const std::string& output) {
+  if (ctx.json && output == "-")
+    throw UsageError("--json and -o - both want stdout; write the data to a file with -o FILE");
+}
+
 namespace {
 double now_seconds() {
   using namespace std::chrono;

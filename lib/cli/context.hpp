@@ -50,6 +50,10 @@ struct Context {
   std::string provenance_record(const std::vector<InputRecord>& inputs, const std::string& timings_json = "{}") const;
 };
 
+/// Refuses --json when the data itself goes to stdout: stdout carries one stream only.
+/// \throws UsageError
+void check_stdout_free(const Context& ctx, const std::string& output);
+
 /// Progress on stderr: a \r-updated line on a terminal; a plain line every 10 s otherwise
 /// (only when --progress forces it); nothing when disabled.
 class Progress {

@@ -45,7 +45,7 @@ std::string given_options(const CLI::App& app) {
   return out;
 }
 
-Context make_context(const ToolSpec& spec, const CommonValues& v, const std::string& output, CLI::App& app, int argc,
+Context make_context(const ToolSpec& spec, const CommonValues& v, CLI::App& app, int argc,
                      char** argv) {
   Context ctx;
   ctx.tool = spec.name;
@@ -53,8 +53,6 @@ Context make_context(const ToolSpec& spec, const CommonValues& v, const std::str
   ctx.force = v.force;
   ctx.quiet = v.quiet;
   ctx.json = v.json;
-  if (v.json && spec.common.output && output == "-")
-    throw UsageError("--json and -o - both want stdout; write the data to a file with -o FILE");
   const bool stderr_tty = terminal::is_terminal(STDERR_FILENO);
   ctx.progress = spec.common.progress && !v.quiet && !v.progress_off && (v.progress_on || stderr_tty);
   ctx.progress_tty = stderr_tty;
@@ -132,7 +130,7 @@ int tool_main(int argc, char** argv, const ToolSpec& spec) {
     signals::install();
     h5::silence_errors();
     h5::register_zstd_filter();
-    Context ctx = make_context(spec, values, output, app, argc, argv);
+    Context ctx = make_context(spec, values, app, argc, argv);
     if (log::enabled(log::Level::debug)) log::debug(runtime::version_report(spec.name, true));
     rc = run(ctx);
   } catch (const ShowUsage&) {

@@ -15,6 +15,29 @@ const std::vector<std::string>& node_kind_labels() {
 
 const char* latent_dtype_name(LatentDtype d) { return d == LatentDtype::float16 ? "float16" : "float32"; }
 
+namespace {
+template <typename A>
+A rows_of(const A& a, std::size_t begin, std::size_t end) {
+  A out;
+  out.shape = a.shape;
+  const std::size_t row = a.shape[0] ? a.data.size() / a.shape[0] : 0;
+  out.shape[0] = end - begin;
+  out.data.assign(a.data.begin() + static_cast<std::ptrdiff_t>(begin * row),
+                  a.data.begin() + static_cast<std::ptrdiff_t>(end * row));
+  return out;
+}
+}  // namespace
+
+Prompts select_prompts(const Prompts& p, std::size_t begin, std::size_t end) {
+  Prompts out;
+  out.text.assign(p.text.begin() + static_cast<std::ptrdiff_t>(begin), p.text.begin() + static_cast<std::ptrdiff_t>(end));
+  out.id.assign(p.id.begin() + static_cast<std::ptrdiff_t>(begin), p.id.begin() + static_cast<std::ptrdiff_t>(end));
+  if (p.conditioning) out.conditioning = rows_of(*p.conditioning, begin, end);
+  if (p.pooled) out.pooled = rows_of(*p.pooled, begin, end);
+  if (p.mask) out.mask = rows_of(*p.mask, begin, end);
+  return out;
+}
+
 const std::vector<std::string>& known_root_members() {
   static const std::vector<std::string> names{"prompts", "rollout", "nodes",     "leaves",
                                               "rewards", "advantages", "statistics", "provenance"};

@@ -32,12 +32,14 @@ struct ByteArray {
   std::vector<std::uint8_t> data;
 };
 
-/// /prompts: the prompts, parallel datasets over the prompt axis P.
+/// /prompts: the prompts, parallel datasets over the prompt axis P. The same group is the whole
+/// content of a prompt file (treerpo_format = "prompts"), which users write from Python.
 struct Prompts {
   std::vector<std::string> text;         ///< UTF-8
   std::vector<std::int64_t> id;          ///< stable id (noise is keyed by it), unique in a file
   std::optional<FloatArray> conditioning;  ///< [P, tokens, dim] precomputed text embeddings
   std::optional<FloatArray> pooled;        ///< [P, dim] pooled embeddings
+  std::optional<ByteArray> mask;           ///< [P, tokens] 1 for real tokens, 0 for padding
 };
 
 /// /rollout: how the trajectories were sampled (attributes) and the sigma schedule.
@@ -120,6 +122,9 @@ struct Trajectory {
   Statistics statistics;
   std::vector<std::string> provenance;  ///< one JSON record per stage, oldest first
 };
+
+/// Prompts [begin, end) with their optional embeddings.
+Prompts select_prompts(const Prompts& p, std::size_t begin, std::size_t end);
 
 /// Root members this build understands; a stage copies every other member unchanged.
 const std::vector<std::string>& known_root_members();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "core/error.hpp"
 #include "core/half.hpp"
@@ -116,11 +117,11 @@ Handle require_group(hid_t file, const std::string& name, const std::string& pat
 }
 }  // namespace
 
-std::int64_t check_format(hid_t file, const std::string& name) {
+std::int64_t check_format(hid_t file, const std::string& name, const std::string& expected) {
   auto format = h5::attr_string(file, "treerpo_format", name + ": /");
   if (!format) throw DataError(name + ": not a treerpo file (no treerpo_format attribute on /)");
-  if (*format != kFormatName)
-    throw DataError(name + ": / attribute treerpo_format is '" + *format + "', expected '" + kFormatName + "'");
+  if (*format != expected)
+    throw DataError(name + ": / attribute treerpo_format is '" + *format + "', expected '" + expected + "'");
   auto version = h5::attr_ints(file, "treerpo_format_version", name + ": /");
   if (!version || version->size() != 2)
     throw DataError(name + ": / attribute treerpo_format_version: expected [major, minor]");
@@ -128,6 +129,33 @@ std::int64_t check_format(hid_t file, const std::string& name) {
     throw DataError(name + ": file is format " + std::to_string((*version)[0]) + "." + std::to_string((*version)[1]) +
                     "; this build reads " + std::to_string(kFormatMajor) + ".x");
   return (*version)[1];
+}
+
+Prompts read_prompts(hid_t file, const std::string& name) {
+  Prompts p;
+  require_group(file, name, "/prompts");
+  require(file, name, "/prompts/text", {{"string"}, {-1}});
+  p.text = h5::read_strings(file, "/prompts/text", name + ": /prompts/text");
+  const auto P = static_cast<std::int64_t>(p.text.size());
+  p.id = read_vector<std::int64_t>(file, name, "/prompts/id", Type::i64, "int64", P);
+  if (h5::exists(file, "/prompts/conditioning"))
+    p.conditioning = read_floats(file, name, "/prompts/conditioning", {"float32", "float16"}, {P, -1, -1});
+  if (h5::exists(file, "/prompts/pooled"))
+    p.pooled = read_floats(file, name, "/prompts/pooled", {"float32", "float16"}, {P, -1});
+  if (h5::exists(file, "/prompts/mask")) {
+    if (!p.conditioning) throw DataError(name + ": /prompts/mask: present without /prompts/conditioning");
+    const auto L = static_cast<std::int64_t>(p.conditioning->shape[1]);
+    auto info = require(file, name, "/prompts/mask", {{"uint8"}, {P, L}});
+    ByteArray m;
+    m.shape = info.shape;
+    m.data.resize(info.shape[0] * info.shape[1]);
+    h5::read_numeric(file, "/prompts/mask", Type::u8, m.data.data(), name + ": /prompts/mask");
+    p.mask = std::move(m);
+  }
+
+  std::set<std::int64_t> ids(p.id.begin(), p.id.end());
+  if (ids.size() != p.id.size()) throw DataError(name + ": /prompts/id: prompt ids must be unique");
+  return p;
 }
 
 Trajectory read_trajectory(hid_t file, const std::string& name) {
@@ -169,15 +197,8 @@ Trajectory read_trajectory(hid_t file, const std::string& name) {
     return s;
   };
 
-  require_group(file, name, "/prompts");
-  require(file, name, "/prompts/text", {{"string"}, {-1}});
-  t.prompts.text = h5::read_strings(file, "/prompts/text", name + ": /prompts/text");
+  t.prompts = read_prompts(file, name);
   const auto P = static_cast<std::int64_t>(t.prompts.text.size());
-  t.prompts.id = read_vector<std::int64_t>(file, name, "/prompts/id", Type::i64, "int64", P);
-  if (h5::exists(file, "/prompts/conditioning"))
-    t.prompts.conditioning = read_floats(file, name, "/prompts/conditioning", {"float32", "float16"}, {P, -1, -1});
-  if (h5::exists(file, "/prompts/pooled"))
-    t.prompts.pooled = read_floats(file, name, "/prompts/pooled", {"float32", "float16"}, {P, -1});
 
   require_group(file, name, "/nodes");
   require(file, name, "/nodes/prompt", {{"int64"}, {-1}});
@@ -255,18 +276,22 @@ Trajectory read_trajectory(hid_t file, const std::string& name) {
   return t;
 }
 
+void write_prompts(hid_t file, const Prompts& p, const WriteOptions& options) {
+  const h5::Storage s{options.zstd_level, 0};
+  Handle g = h5::create_group(file, "prompts");
+  h5::write_strings(g.get(), "text", p.text);
+  write_vector(g.get(), "id", Type::i64, p.id, s);
+  if (p.conditioning) write_floats(g.get(), "conditioning", *p.conditioning, LatentDtype::float32, s);
+  if (p.pooled) write_floats(g.get(), "pooled", *p.pooled, LatentDtype::float32, s);
+  if (p.mask) h5::write_numeric(g.get(), "mask", Type::u8, Type::u8, p.mask->shape, p.mask->data.data(), s);
+}
+
 void write_trajectory(hid_t file, const Trajectory& t, const WriteOptions& options) {
   const h5::Storage s{options.zstd_level, 0};
   h5::set_attr(file, "treerpo_format", std::string(kFormatName));
   h5::set_attr(file, "treerpo_format_version", std::vector<std::int64_t>{kFormatMajor, kFormatMinor});
 
-  {
-    Handle g = h5::create_group(file, "prompts");
-    h5::write_strings(g.get(), "text", t.prompts.text);
-    write_vector(g.get(), "id", Type::i64, t.prompts.id, s);
-    if (t.prompts.conditioning) write_floats(g.get(), "conditioning", *t.prompts.conditioning, LatentDtype::float32, s);
-    if (t.prompts.pooled) write_floats(g.get(), "pooled", *t.prompts.pooled, LatentDtype::float32, s);
-  }
+  write_prompts(file, t.prompts, options);
   {
     const auto& r = t.rollout;
     Handle g = h5::create_group(file, "rollout");

@@ -15,7 +15,12 @@ struct WriteOptions {
 
 /// Checks the root attributes: format name and a readable version. Returns the minor version.
 /// \throws DataError ("file is format 2.0; this build reads up to 1.x", "not a treerpo file")
-std::int64_t check_format(hid_t file, const std::string& name);
+std::int64_t check_format(hid_t file, const std::string& name, const std::string& expected = kFormatName);
+
+/// Reads and validates the /prompts group (shared by trajectory and prompt files). \throws DataError
+Prompts read_prompts(hid_t file, const std::string& name);
+/// Writes the /prompts group.
+void write_prompts(hid_t file, const Prompts& prompts, const WriteOptions& options);
 
 /// Reads and validates a whole trajectory file (dtypes, shapes, invariants).
 /// \throws DataError naming `name` and the dataset

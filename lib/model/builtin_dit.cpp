@@ -231,19 +231,20 @@ std::int64_t BuiltinPolicy::parameter_count() const {
   return n;
 }
 
-void BuiltinPolicy::save(const std::string& path, bool force, const std::map<std::string, torch::Tensor>& extra) const {
+void BuiltinPolicy::save(const std::string& path, bool force, const std::map<std::string, torch::Tensor>& extra,
+                         const std::map<std::string, std::string>& metadata) const {
   std::map<std::string, torch::Tensor> tensors(extra.begin(), extra.end());
   for (const auto& [name, t] : named_parameters()) {
     if (extra.count(name)) throw Error(ExitCode::software, "checkpoint: extra tensor " + name + " shadows a weight");
     tensors[name] = t;
   }
-  write_tensors(path, tensors,
-                {{"treerpo_model", "builtin-dit"},
-                 {"config", config_.to_json()},
-                 {"vocabulary", nlohmann::json(tokenizer_.vocabulary()).dump()},
-                 {"treerpo_version", build::kVersion},
-                 {"digest", digest()}},
-                force);
+  std::map<std::string, std::string> meta = metadata;
+  meta["treerpo_model"] = "builtin-dit";
+  meta["config"] = config_.to_json();
+  meta["vocabulary"] = nlohmann::json(tokenizer_.vocabulary()).dump();
+  meta["treerpo_version"] = build::kVersion;
+  meta["digest"] = digest();
+  write_tensors(path, tensors, meta, force);
 }
 
 namespace {

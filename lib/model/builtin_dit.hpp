@@ -75,12 +75,14 @@ class BuiltinPolicy : public Policy {
   std::string kind() const override { return "builtin-dit"; }
   torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& sigma, const Conditioning& c) override;
   Conditioning encode(const std::vector<std::string>& prompts) const override;
+  bool reads_text() const override { return true; }
   Conditioning null_conditioning(std::int64_t batch, const Conditioning& like) const override;
   std::vector<std::int64_t> latent_shape() const override;
   void place(const Placement& placement) override;
   Placement placement() const override { return placement_; }
   std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const override;
-  void save(const std::string& path, bool force, const std::map<std::string, torch::Tensor>& extra = {}) const override;
+  void save(const std::string& path, bool force, const std::map<std::string, torch::Tensor>& extra = {},
+            const std::map<std::string, std::string>& metadata = {}) const override;
 
   const DitConfig& config() const { return config_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }

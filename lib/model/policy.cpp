@@ -59,6 +59,29 @@ Conditioning Conditioning::to(const torch::Device& device) const {
   return c;
 }
 
+Conditioning conditioning_for(const Policy& policy, const format::Prompts& prompts, std::size_t begin, std::size_t end,
+                              const std::string& source) {
+  if (policy.reads_text())
+    return policy.encode(std::vector<std::string>(prompts.text.begin() + static_cast<std::ptrdiff_t>(begin),
+                                                  prompts.text.begin() + static_cast<std::ptrdiff_t>(end)));
+  if (!prompts.conditioning)
+    throw DataError(source + ": /prompts/conditioning: missing; a " + policy.kind() +
+                    " policy needs precomputed text embeddings (see treerpo-prompts(5))");
+  auto rows = [&](const auto& a) {
+    std::vector<std::int64_t> shape(a.shape.begin(), a.shape.end());
+    const std::int64_t row = shape[0] ? static_cast<std::int64_t>(a.data.size()) / shape[0] : 0;
+    shape[0] = static_cast<std::int64_t>(end - begin);
+    using T = typename std::decay_t<decltype(a.data)>::value_type;
+    const auto dtype = std::is_same_v<T, float> ? torch::kFloat : torch::kByte;
+    return torch::from_blob(const_cast<T*>(a.data.data()) + static_cast<std::int64_t>(begin) * row, shape, dtype).clone();
+  };
+  Conditioning c;
+  c.hidden = rows(*prompts.conditioning);
+  if (prompts.mask) c.mask = rows(*prompts.mask).to(torch::kBool);
+  if (prompts.pooled) c.pooled = rows(*prompts.pooled);
+  return c;
+}
+
 std::size_t Policy::set_trainable(const std::string& regex) {
   std::regex re;
   try {

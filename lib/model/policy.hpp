@@ -3,6 +3,8 @@
 #pragma once
 #include <torch/types.h>
 
+#include "format/trajectory.hpp"
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -44,6 +46,8 @@ class Policy {
   virtual torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& sigma, const Conditioning& c) = 0;
   /// Conditioning for prompt texts. \throws UsageError when the policy needs precomputed embeddings
   virtual Conditioning encode(const std::vector<std::string>& prompts) const = 0;
+  /// True when encode() works (the policy has its own tokenizer).
+  virtual bool reads_text() const = 0;
   /// The null conditioning of classifier-free guidance, for `batch` samples like `like`.
   virtual Conditioning null_conditioning(std::int64_t batch, const Conditioning& like) const = 0;
   /// Shape [C, H, W] of one latent.
@@ -62,7 +66,9 @@ class Policy {
 
   /// Saves the whole policy in its own format (safetensors checkpoint / TorchScript archive).
   /// `extra` tensors (e.g. optimizer state) are stored beside the weights where the format allows.
-  virtual void save(const std::string& path, bool force, const std::map<std::string, torch::Tensor>& extra = {}) const = 0;
+  /// `metadata` strings (e.g. a provenance record) go into the file where the format allows.
+  virtual void save(const std::string& path, bool force, const std::map<std::string, torch::Tensor>& extra = {},
+                    const std::map<std::string, std::string>& metadata = {}) const = 0;
 
   /// Exports parameters as safetensors with their module names (trainable ones only when
   /// `trainable_only`), e.g. to publish tuned weights.
@@ -72,6 +78,12 @@ class Policy {
   /// weights made a file.
   std::string digest() const;
 };
+
+/// Conditioning of prompts [begin, end) of a prompt set: token ids for a policy that reads text,
+/// the precomputed embeddings (with mask and pooled vectors when present) otherwise.
+/// \throws DataError naming `source` when the embeddings a policy needs are missing
+Conditioning conditioning_for(const Policy& policy, const format::Prompts& prompts, std::size_t begin, std::size_t end,
+                              const std::string& source);
 
 /// How to load a policy.
 struct PolicyOptions {

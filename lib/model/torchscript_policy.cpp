@@ -97,7 +97,8 @@ std::vector<std::pair<std::string, torch::Tensor>> TorchScriptPolicy::named_para
   return out;
 }
 
-void TorchScriptPolicy::save(const std::string& path, bool force, const std::map<std::string, torch::Tensor>& extra) const {
+void TorchScriptPolicy::save(const std::string& path, bool force, const std::map<std::string, torch::Tensor>& extra,
+                             const std::map<std::string, std::string>& metadata) const {
   AtomicOutput out(path, force, "treerpo", "TorchScript");
   try {
     module_.save(out.temp_path());
@@ -107,7 +108,9 @@ void TorchScriptPolicy::save(const std::string& path, bool force, const std::map
   out.commit();
   if (!extra.empty()) {
     if (path == "-") throw UsageError("extra tensors of a TorchScript policy need a named output");
-    write_tensors(path + ".extra.safetensors", extra, {{"treerpo_extra_of", path}}, force);
+    std::map<std::string, std::string> meta = metadata;
+    meta["treerpo_extra_of"] = path;
+    write_tensors(path + ".extra.safetensors", extra, meta, force);
   }
 }
 

@@ -17,6 +17,7 @@ class TorchScriptPolicy : public Policy {
   std::string kind() const override { return "torchscript"; }
   torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& sigma, const Conditioning& c) override;
   Conditioning encode(const std::vector<std::string>& prompts) const override;
+  bool reads_text() const override { return false; }
   Conditioning null_conditioning(std::int64_t batch, const Conditioning& like) const override;
   std::vector<std::int64_t> latent_shape() const override { return latent_shape_; }
   void place(const Placement& placement) override;
@@ -24,7 +25,8 @@ class TorchScriptPolicy : public Policy {
   std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const override;
   /// Saves the whole module (with its current weights) as a TorchScript archive; `extra`
   /// tensors go to "<path>.extra.safetensors".
-  void save(const std::string& path, bool force, const std::map<std::string, torch::Tensor>& extra = {}) const override;
+  void save(const std::string& path, bool force, const std::map<std::string, torch::Tensor>& extra = {},
+            const std::map<std::string, std::string>& metadata = {}) const override;
 
   bool timestep_is_1000_sigma() const { return timestep_1000_; }
   bool negates_output() const { return negate_; }

@@ -55,6 +55,7 @@ void check_compatible(const Trajectory& a, const std::string& an, const Trajecto
     throw DataError(bn + ": /advantages differ from " + an + " (present in one only, or another method)");
   if (a.prompts.conditioning.has_value() != b.prompts.conditioning.has_value() ||
       a.prompts.pooled.has_value() != b.prompts.pooled.has_value() ||
+      a.prompts.mask.has_value() != b.prompts.mask.has_value() ||
       a.nodes.velocity.has_value() != b.nodes.velocity.has_value() ||
       a.leaves.image.has_value() != b.leaves.image.has_value())
     throw DataError(bn + ": optional datasets differ from " + an);
@@ -110,6 +111,7 @@ Trajectory merge_trajectories(const std::vector<Trajectory>& shards, const std::
   if (shards[0].advantages) out.advantages = format::Advantages{shards[0].advantages->method, shards[0].advantages->settings, {}};
   if (shards[0].prompts.conditioning) out.prompts.conditioning.emplace();
   if (shards[0].prompts.pooled) out.prompts.pooled.emplace();
+  if (shards[0].prompts.mask) out.prompts.mask.emplace();
   if (shards[0].nodes.velocity) out.nodes.velocity.emplace();
   if (shards[0].leaves.image) out.leaves.image.emplace();
 
@@ -123,6 +125,7 @@ Trajectory merge_trajectories(const std::vector<Trajectory>& shards, const std::
     out.prompts.id.push_back(id);
     if (t.prompts.conditioning) append_rows(*out.prompts.conditioning, *t.prompts.conditioning, p, p + 1);
     if (t.prompts.pooled) append_rows(*out.prompts.pooled, *t.prompts.pooled, p, p + 1);
+    if (t.prompts.mask) append_rows(*out.prompts.mask, *t.prompts.mask, p, p + 1);
     out.statistics.nfe.push_back(t.statistics.nfe[p]);
 
     const auto [nb, ne] = node_ranges[src.shard][p];
@@ -172,6 +175,7 @@ cli::ToolSpec merge_spec() {
     app.add_option("--zstd-level", o->zstd_level, "Zstandard level of the datasets; 0 = uncompressed")
         ->capture_default_str();
     return [o, &output](cli::Context& ctx) -> int {
+      cli::check_stdout_free(ctx, output);
       if (std::count(o->inputs.begin(), o->inputs.end(), "-") > 1) throw UsageError("stdin (-) can be read only once");
       if (o->zstd_level < 0 || o->zstd_level > 22) throw UsageError("--zstd-level: expected 0..22");
       std::vector<LoadedTrajectory> loaded;

@@ -17,22 +17,12 @@
 #include "core/signals.hpp"
 #include "core/terminal.hpp"
 #include "flow/schedule.hpp"
+#include "format/prompt_file.hpp"
 #include "tools/stage_io.hpp"
 
 namespace treerpo::tools {
 namespace {
 using format::NodeKind;
-
-std::vector<std::string> read_prompt_lines(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw NoInputError(with_errno(path, errno));
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) lines.push_back(line);
-  if (lines.empty()) throw DataError(path + ": no prompts (expected one prompt per line)");
-  return lines;
-}
 
 std::vector<std::int64_t> layer_branching(const SynthOptions& o) {
   if (o.branching.size() == 1) return std::vector<std::int64_t>(static_cast<std::size_t>(o.depth), o.branching[0]);
@@ -72,6 +62,15 @@ void fill_normal(std::vector<float>& out, std::size_t offset, std::size_t n, std
 }  // namespace
 
 format::Trajectory synthesize(const SynthOptions& o, const std::vector<std::string>& texts,
+                              std::pair<std::size_t, std::size_t> range, std::uint64_t seed,
+                              const std::function<void(std::size_t)>& on_prompt) {
+  format::Prompts source;
+  source.text = texts;
+  for (std::size_t i = 0; i < texts.size(); ++i) source.id.push_back(static_cast<std::int64_t>(i));
+  return synthesize(o, source, range, seed, on_prompt);
+}
+
+format::Trajectory synthesize(const SynthOptions& o, const format::Prompts& source,
                               std::pair<std::size_t, std::size_t> range, std::uint64_t seed,
                               const std::function<void(std::size_t)>& on_prompt) {
   format::Trajectory t;
@@ -118,7 +117,10 @@ format::Trajectory synthesize(const SynthOptions& o, const std::vector<std::stri
   t.leaves.latent.data.resize(G * per);
   const auto H = static_cast<std::size_t>(o.latent_shape[1]), W = static_cast<std::size_t>(o.latent_shape[2]);
   if (o.images) t.leaves.image = format::ByteArray{{G, H, W, 3}, std::vector<std::uint8_t>(G * H * W * 3)};
-  if (!o.conditioning.empty()) {
+  // Prompts (with any precomputed embeddings) are carried over; --conditioning makes random ones.
+  t.prompts = format::select_prompts(source, range.first, range.second);
+  const bool random_conditioning = !o.conditioning.empty() && !source.conditioning;
+  if (random_conditioning) {
     const auto L = static_cast<std::size_t>(o.conditioning[0]), D = static_cast<std::size_t>(o.conditioning[1]);
     t.prompts.conditioning = format::FloatArray{{P, L, D}, std::vector<float>(P * L * D)};
   }
@@ -126,11 +128,9 @@ format::Trajectory synthesize(const SynthOptions& o, const std::vector<std::stri
   const double log_sqrt_2pi = 0.5 * std::log(2.0 * M_PI);
   for (std::size_t pi = 0; pi < P; ++pi) {
     signals::check();
-    const auto id = static_cast<std::int64_t>(range.first + pi);
+    const auto id = t.prompts.id[pi];
     const auto prompt_index = static_cast<std::int64_t>(pi);
-    t.prompts.text.push_back(texts[range.first + pi]);
-    t.prompts.id.push_back(id);
-    if (t.prompts.conditioning) {
+    if (random_conditioning) {
       const std::size_t block = t.prompts.conditioning->data.size() / P;
       fill_normal(t.prompts.conditioning->data, pi * block, block,
                   rng::derive_key(seed, rng::Domain::synthetic, {static_cast<std::uint64_t>(id), 1}), 1.0, nullptr);
@@ -220,7 +220,8 @@ cli::ToolSpec synth_spec() {
   spec.common.output = spec.common.seed = spec.common.shard = spec.common.progress = true;
   spec.setup = [](CLI::App& app, std::string& output) {
     auto o = std::make_shared<SynthOptions>();
-    app.add_option("--prompts", o->prompts, "Prompt text file, one prompt per line (ids = line order)");
+    app.add_option("--prompts", o->prompts, "Prompts: a text file (one per line, ids = line order) or an HDF5 prompt "
+                   "file whose embeddings are carried over (see treerpo-prompts(5))");
     app.add_option("--count", o->count, "Number of generated prompts when --prompts is not given")->capture_default_str();
     app.add_option("--steps", o->steps, "Schedule steps T")->capture_default_str();
     app.add_option("--shift", o->shift, "Schedule shift")->capture_default_str();
@@ -243,20 +244,28 @@ cli::ToolSpec synth_spec() {
         ->capture_default_str();
     return [o, &output](cli::Context& ctx) -> int {
       validate(*o);
+      cli::check_stdout_free(ctx, output);
       const auto start = std::chrono::steady_clock::now();
-      std::vector<std::string> texts;
-      if (!o->prompts.empty()) texts = read_prompt_lines(o->prompts);
-      else
-        for (std::int64_t i = 0; i < o->count; ++i) texts.push_back("synthetic prompt " + std::to_string(i));
-      const auto range = ctx.shard.range(texts.size());
+      format::Prompts source;
+      if (!o->prompts.empty()) {
+        source = format::read_prompt_file(o->prompts);
+        if (source.conditioning && !o->conditioning.empty())
+          throw UsageError("--conditioning: " + o->prompts + " already has /prompts/conditioning");
+      } else {
+        for (std::int64_t i = 0; i < o->count; ++i) {
+          source.text.push_back("synthetic prompt " + std::to_string(i));
+          source.id.push_back(i);
+        }
+      }
+      const auto range = ctx.shard.range(source.text.size());
       if (ctx.shard.count > 1)
         log::info("shard " + ctx.shard.text() + ": prompts [" + std::to_string(range.first) + ", " +
                   std::to_string(range.second) + ")");
       cli::Progress progress(ctx, "prompts", range.second - range.first);
-      format::Trajectory t = synthesize(*o, texts, range, ctx.seed, [&](std::size_t done) { progress.update(done); });
+      format::Trajectory t = synthesize(*o, source, range, ctx.seed, [&](std::size_t done) { progress.update(done); });
       progress.finish();
       std::vector<cli::InputRecord> inputs;
-      if (!o->prompts.empty()) inputs.push_back({o->prompts, sha256_of_file(o->prompts)});
+      if (!o->prompts.empty() && o->prompts != "-") inputs.push_back({o->prompts, sha256_of_file(o->prompts)});
       const double generate = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const std::size_t bytes = save_trajectory(output, t, ctx, inputs, format::WriteOptions{o->zstd_level},
                                                 nlohmann::json{{"generate", generate}}.dump());

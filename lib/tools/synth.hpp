@@ -31,9 +31,13 @@ struct SynthOptions {
   int zstd_level = 3;
 };
 
-/// Builds the synthetic trajectory of prompts [range) of `texts` (ids = positions in `texts`).
-/// Pure function of (options, seed, prompt id): independent of sharding.
-/// `on_prompt`, when given, is called with the number of prompts done (progress reporting).
+/// Builds the synthetic trajectory of prompts [range) of `source`. A pure function of
+/// (options, seed, prompt id): independent of sharding. `on_prompt`, when given, is called with
+/// the number of prompts done (progress reporting).
+format::Trajectory synthesize(const SynthOptions& o, const format::Prompts& source,
+                              std::pair<std::size_t, std::size_t> range, std::uint64_t seed,
+                              const std::function<void(std::size_t)>& on_prompt = {});
+/// The same with prompts given as texts (ids = positions in `texts`).
 format::Trajectory synthesize(const SynthOptions& o, const std::vector<std::string>& texts,
                               std::pair<std::size_t, std::size_t> range, std::uint64_t seed,
                               const std::function<void(std::size_t)>& on_prompt = {});

@@ -10,12 +10,15 @@
 #include "cli/common_options.hpp"
 #include "tools/inspect.hpp"
 #include "tools/merge.hpp"
+#include "tools/model_tool.hpp"
 #include "tools/synth.hpp"
 
 using namespace treerpo;
 
 namespace {
-std::vector<cli::ToolSpec> all_tools() { return {tools::inspect_spec(), tools::merge_spec(), tools::synth_spec()}; }
+std::vector<cli::ToolSpec> all_tools() {
+  return {tools::inspect_spec(), tools::merge_spec(), tools::synth_spec(), tools::model_spec()};
+}
 }  // namespace
 
 TEST(Options, SharedSetIsConsistentAcrossTools) {

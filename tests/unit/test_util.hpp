@@ -36,6 +36,8 @@ inline format::Trajectory full_trajectory(format::LatentDtype dtype, std::size_t
   for (std::size_t i = 0; i < prompts; ++i) texts.push_back("prompt \xc3\xa9 " + std::to_string(i));  // UTF-8
   auto t = tools::synthesize(o, texts, {0, prompts}, 42);
   t.prompts.pooled = format::FloatArray{{prompts, 6}, std::vector<float>(prompts * 6, 0.25f)};
+  t.prompts.mask = format::ByteArray{{prompts, 4}, std::vector<std::uint8_t>(prompts * 4, 1)};
+  t.prompts.mask->data[3] = 0;
   format::Reward a{"shapes", 1.0, R"({"strict":true})", {}}, b{"brightness", 0.5, "{}", {}};
   for (std::size_t g = 0; g < t.leaves.size(); ++g) {
     a.values.push_back(static_cast<float>(g % 2));
@@ -75,6 +77,10 @@ inline void expect_equal(const format::Trajectory& a, const format::Trajectory& 
   if (a.prompts.conditioning) expect_same(a.prompts.conditioning->data, b.prompts.conditioning->data, "conditioning");
   ASSERT_EQ(a.prompts.pooled.has_value(), b.prompts.pooled.has_value());
   if (a.prompts.pooled) expect_same(a.prompts.pooled->data, b.prompts.pooled->data, "pooled");
+  ASSERT_EQ(a.prompts.mask.has_value(), b.prompts.mask.has_value());
+  if (a.prompts.mask) {
+    EXPECT_EQ(a.prompts.mask->data, b.prompts.mask->data);
+  }
   const auto &r = a.rollout, &s = b.rollout;
   EXPECT_EQ(r.mode, s.mode);
   EXPECT_EQ(r.kernel, s.kernel);

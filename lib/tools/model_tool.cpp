@@ -1,0 +1,130 @@
+// model_tool.cpp -- the treerpo-model helper.
+#include "tools/model_tool.hpp"
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "model/builtin_dit.hpp"
+#include "tools/policy_options.hpp"
+
+namespace treerpo::tools {
+namespace {
+struct ModelOptions {
+  model::DitConfig config;
+  std::string vocabulary;  ///< file: one word per line ("" = the shapes grammar's words)
+  PolicyCliOptions policy;
+  std::string trainable;   ///< regex of trainable parameters (info: count them; export: select them)
+};
+
+std::vector<std::string> read_words(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw NoInputError(with_errno(path, errno));
+  std::vector<std::string> words;
+  for (std::string w; std::getline(in, w);)
+    if (!w.empty()) words.push_back(w);
+  if (words.empty()) throw DataError(path + ": no words (expected one vocabulary word per line)");
+  return words;
+}
+
+nlohmann::ordered_json describe(const model::Policy& p) {
+  nlohmann::ordered_json j;
+  j["kind"] = p.kind();
+  std::int64_t total = 0, trainable = 0;
+  for (const auto& [name, t] : p.named_parameters()) {
+    total += t.numel();
+    if (t.requires_grad()) trainable += t.numel();
+  }
+  j["parameters"] = total;
+  j["trainable_parameters"] = trainable;
+  j["latent_shape"] = p.latent_shape();
+  j["digest"] = p.digest();
+  if (const auto* b = dynamic_cast<const model::BuiltinPolicy*>(&p)) {
+    j["config"] = nlohmann::json::parse(b->config().to_json());
+    j["vocabulary_size"] = b->tokenizer().size();
+    j["flops_per_sample"] = b->config().flops_per_sample();
+  } else {
+    j["flops_per_sample"] = nullptr;  // unknown for an arbitrary module
+  }
+  return j;
+}
+
+void print_info(const nlohmann::ordered_json& j, bool json) {
+  if (json) {
+    std::printf("%s\n", j.dump(2).c_str());
+    return;
+  }
+  std::printf("kind: %s\nparameters: %lld (%lld trainable)\nlatent shape: %s\ndigest: %s\n",
+              j["kind"].get<std::string>().c_str(), static_cast<long long>(j["parameters"].get<std::int64_t>()),
+              static_cast<long long>(j["trainable_parameters"].get<std::int64_t>()), j["latent_shape"].dump().c_str(),
+              j["digest"].get<std::string>().c_str());
+  if (!j["flops_per_sample"].is_null())
+    std::printf("forward FLOPs per sample: %.4g\nconfig: %s\nvocabulary: %zu words\n", j["flops_per_sample"].get<double>(),
+                j["config"].dump().c_str(), j["vocabulary_size"].get<std::size_t>());
+}
+}  // namespace
+
+cli::ToolSpec model_spec() {
+  cli::ToolSpec spec;
+  spec.name = "treerpo-model";
+  spec.summary = "Create a built-in model checkpoint, describe a policy, or export its parameters as safetensors";
+  spec.footer = "Example: treerpo-model init --seed 1 -o base.safetensors && treerpo-model info --policy base.safetensors";
+  spec.common.output = spec.common.seed = true;
+  spec.setup = [](CLI::App& app, std::string& output) {
+    auto o = std::make_shared<ModelOptions>();
+    app.require_subcommand(1);
+    app.fallthrough();
+    auto* init = app.add_subcommand("init", "Write a freshly initialised built-in model (weights, config, vocabulary)");
+    init->add_option("--image-size", o->config.image_size, "Image side in pixels")->capture_default_str();
+    init->add_option("--channels", o->config.channels, "Image channels")->capture_default_str();
+    init->add_option("--patch", o->config.patch, "Patch side")->capture_default_str();
+    init->add_option("--width", o->config.width, "Transformer width")->capture_default_str();
+    init->add_option("--depth", o->config.depth, "Transformer blocks")->capture_default_str();
+    init->add_option("--heads", o->config.heads, "Attention heads")->capture_default_str();
+    init->add_option("--mlp-ratio", o->config.mlp_ratio, "MLP width / width")->capture_default_str();
+    init->add_option("--max-text-tokens", o->config.max_text_tokens, "Prompt length in tokens")->capture_default_str();
+    init->add_option("--vocabulary", o->vocabulary, "Vocabulary file, one word per line (default: the shapes grammar)");
+    auto* info = app.add_subcommand("info", "Describe a policy: kind, parameters, FLOPs per sample, digest");
+    add_policy_options(*info, o->policy, /*required=*/true);
+    info->add_option("--trainable", o->trainable, "Count the parameters whose names match this regular expression");
+    auto* exp = app.add_subcommand("export", "Export a policy's parameters as safetensors with their module names");
+    add_policy_options(*exp, o->policy, /*required=*/true);
+    exp->add_option("--trainable", o->trainable, "Export only the parameters whose names match this regular expression");
+    return [o, &output, init, info, exp](cli::Context& ctx) -> int {
+      if (init->parsed()) {
+        if (output == "-") throw UsageError("init: give the checkpoint a name with -o FILE");
+        cli::check_stdout_free(ctx, output);
+        o->config.validate();
+        const auto words = o->vocabulary.empty() ? model::Tokenizer::default_words() : read_words(o->vocabulary);
+        model::BuiltinPolicy policy(o->config, model::Tokenizer(words), ctx.seed);
+        policy.save(output, ctx.force, {}, {{"provenance", ctx.provenance_record({})}});
+        log::summary("wrote " + output + ": " + std::to_string(policy.parameter_count()) + " parameters, " +
+                     policy.digest());
+        if (ctx.json) print_info(describe(policy), true);
+        return 0;
+      }
+      if (ctx.seed_given) throw UsageError("--seed applies to init only");
+      auto policy = load_policy(o->policy, ctx);
+      if (!o->trainable.empty()) policy->set_trainable(o->trainable);
+      if (info->parsed()) {
+        if (output != "-") throw UsageError("info prints to stdout; -o applies to init and export");
+        print_info(describe(*policy), ctx.json);
+        return 0;
+      }
+      (void)exp;
+      cli::check_stdout_free(ctx, output);
+      policy->export_safetensors(output, /*trainable_only=*/!o->trainable.empty(), ctx.force);
+      log::summary("exported " + std::to_string(o->trainable.empty() ? policy->named_parameters().size()
+                                                                      : policy->trainable_names().size()) +
+                   " tensors to " + (output == "-" ? std::string("<stdout>") : output));
+      return 0;
+    };
+  };
+  return spec;
+}
+
+}  // namespace treerpo::tools

@@ -1,0 +1,40 @@
+# model.sh -- treerpo-model: checkpoints that independent readers open, info, export, errors.
+source "$(dirname "$0")/lib.sh"
+treerpo-model init --seed 1 --width 32 --depth 2 --heads 2 -o m.safetensors -q && pass || fail "init"
+treerpo-model init --seed 1 --width 32 --depth 2 --heads 2 -o m2.safetensors -q
+cmp -s m.safetensors m2.safetensors && fail "provenance time should differ without SOURCE_DATE_EPOCH" || true
+mkdir r1 r2
+(cd r1 && SOURCE_DATE_EPOCH=1 treerpo-model init --seed 1 --width 32 --depth 2 --heads 2 -o m.safetensors -q)
+(cd r2 && SOURCE_DATE_EPOCH=1 treerpo-model init --seed 1 --width 32 --depth 2 --heads 2 -o m.safetensors -q)
+cmp -s r1/m.safetensors r2/m.safetensors && pass || fail "same seed, different bytes"
+"$PYTHON" "$SRC/tests/unit/read_safetensors.py" m.safetensors patch_embed.weight:32,48 blocks.1.img_qkv.weight:96,32 >/dev/null \
+  && pass || fail "independent safetensors reader"
+"$PYTHON" - <<'PY' && pass || fail "checkpoint metadata"
+import json, struct
+blob = open('m.safetensors', 'rb').read()
+(n,) = struct.unpack('<Q', blob[:8])
+meta = json.loads(blob[8:8 + n])['__metadata__']
+assert meta['treerpo_model'] == 'builtin-dit'
+assert json.loads(meta['config'])['width'] == 32
+vocab = json.loads(meta['vocabulary'])
+assert vocab[:3] == ['<pad>', '<null>', '<unk>'] and 'circle' in vocab
+assert json.loads(meta['provenance'])['tool'] == 'treerpo-model'
+PY
+treerpo-model info --policy m.safetensors --json >info.json && pass || fail "info"
+digest=$("$PYTHON" -c "import json; print(json.load(open('info.json'))['digest'])")
+grep -q "\"digest\":\"$digest\"" <(tr -d ' \n' <info.json) && [ -n "$digest" ] && pass || fail "digest"
+"$PYTHON" -c "
+import json; j = json.load(open('info.json'))
+assert j['kind'] == 'builtin-dit' and j['latent_shape'] == [3, 32, 32] and j['parameters'] > 0, j
+" && pass || fail "info fields"
+treerpo-model export --policy m.safetensors --trainable '^final_' -o final.safetensors -q && pass || fail "export"
+"$PYTHON" "$SRC/tests/unit/read_safetensors.py" final.safetensors final_out.weight:48,32 final_mod.bias:64 >/dev/null \
+  && pass || fail "exported tensors"
+run_case missing 66 'nope\.safetensors' -- treerpo-model info --policy nope.safetensors
+printf 'junk' >junk.bin
+run_case junk 65 'junk\.bin: not a policy' -- treerpo-model info --policy junk.bin
+run_case no-match 64 "matches no parameter" -- treerpo-model export --policy m.safetensors --trainable zzz -o z.safetensors
+run_case seed-info 64 '--seed applies to init only' -- treerpo-model info --policy m.safetensors --seed 2
+run_case bad-config 64 'width must be a multiple of heads' -- treerpo-model init --width 30 --heads 4 -o b.safetensors
+[ ! -e z.safetensors ] && [ ! -e b.safetensors ] && pass || fail "failed runs left outputs"
+finish
