@@ -51,6 +51,11 @@ ThreadPlan apply_threads(unsigned total) {
   return plan;
 }
 
+void set_thread_split(unsigned blas, unsigned torch) {
+  if (auto set_blas = blas_symbol<void (*)(int)>("openblas_set_num_threads")) set_blas(static_cast<int>(blas));
+  at::set_num_threads(static_cast<int>(torch));
+}
+
 bool blas_is_optimised() { return blas_symbol<char* (*)()>("openblas_get_config") != nullptr; }
 
 std::string blas_description() {

@@ -23,6 +23,9 @@ struct ThreadPlan {
 /// (PERFORMANCE.md: BLAS 2 / torch 1 was fastest on 2 cores; 2 / 2 halved throughput).
 ThreadPlan apply_threads(unsigned total);
 
+/// Sets the two pools directly (benchmarks comparing splits; tools use apply_threads).
+void set_thread_split(unsigned blas, unsigned torch);
+
 /// The BLAS that libtorch's matrix products resolve to, e.g. "OpenBLAS 0.3.21 ... (2 threads)"
 /// or "reference BLAS (slow: install libopenblas0-pthread)".
 std::string blas_description();

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <fstream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -100,14 +101,22 @@ cli::ToolSpec model_spec() {
         cli::check_stdout_free(ctx, output);
         o->config.validate();
         const auto words = o->vocabulary.empty() ? model::Tokenizer::default_words() : read_words(o->vocabulary);
-        model::BuiltinPolicy policy(o->config, model::Tokenizer(words), ctx.seed);
+        std::optional<model::Tokenizer> tokenizer;
+        try {
+          tokenizer.emplace(words);
+        } catch (const std::invalid_argument& e) {
+          throw DataError(o->vocabulary + ": " + e.what());
+        }
+        model::BuiltinPolicy policy(o->config, *tokenizer, ctx.seed);
         policy.save(output, ctx.force, {}, {{"provenance", ctx.provenance_record({})}});
         log::summary("wrote " + output + ": " + std::to_string(policy.parameter_count()) + " parameters, " +
                      policy.digest());
         if (ctx.json) print_info(describe(policy), true);
         return 0;
       }
-      if (ctx.seed_given) throw UsageError("--seed applies to init only");
+      // An explicit --seed is an error here; TREERPO_SEED in the environment is not.
+      for (const auto& arg : ctx.argv)
+        if (arg == "--seed" || arg.rfind("--seed=", 0) == 0) throw UsageError("--seed applies to init only");
       auto policy = load_policy(o->policy, ctx);
       if (!o->trainable.empty()) policy->set_trainable(o->trainable);
       if (info->parsed()) {
