@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/terminal.hpp"
+#include "format/prompt_file.hpp"
 #include "h5/dataset.hpp"
 
 namespace treerpo::tools {
@@ -199,19 +200,81 @@ std::string describe_text(const ordered_json& j, const InspectOptions& o) {
   return s.str();
 }
 
+ordered_json describe_prompt_file(const h5::InputFile& file) {
+  const hid_t f = file.file.get();
+  ordered_json j;
+  j["file"] = file.name;
+  j["bytes"] = file.bytes;
+  j["digest"] = file.digest();
+  j["format"] = format::kPromptFormatName;
+  j["format_version"] = {format::kFormatMajor, format::check_format(f, file.name, format::kPromptFormatName)};
+  const auto p = format::read_prompts(f, file.name);
+  j["counts"] = {{"prompts", p.text.size()}};
+  auto shape = [](const auto& a) { return a ? ordered_json(a->shape) : ordered_json(nullptr); };
+  j["embeddings"] = {{"conditioning", shape(p.conditioning)}, {"mask", shape(p.mask)}, {"pooled", shape(p.pooled)}};
+  auto& prompts = j["prompts"] = ordered_json::array();
+  for (std::size_t i = 0; i < p.text.size(); ++i) {
+    ordered_json row{{"index", i}, {"id", p.id[i]}, {"text", p.text[i]}};
+    if (p.mask) {
+      const std::size_t L = p.mask->shape[1];
+      std::int64_t tokens = 0;
+      for (std::size_t k = 0; k < L; ++k) tokens += p.mask->data[i * L + k] ? 1 : 0;
+      row["tokens"] = tokens;
+    }
+    prompts.push_back(row);
+  }
+  ordered_json datasets = ordered_json::object(), groups = ordered_json::array();
+  walk(f, "/", datasets, groups);
+  j["groups"] = groups;
+  j["datasets"] = datasets;
+  auto& prov = j["provenance"] = ordered_json::array();
+  if (h5::exists(f, "/provenance"))
+    for (const auto& rec : h5::read_strings(f, "/provenance", file.name + ": /provenance"))
+      prov.push_back(ordered_json::parse(rec, nullptr, false));
+  return j;
+}
+
+std::string describe_prompt_text(const ordered_json& j, const InspectOptions& o) {
+  std::ostringstream s;
+  s << j["file"].get<std::string>() << ": treerpo prompts " << j["format_version"][0] << "." << j["format_version"][1]
+    << ", " << j["bytes"] << " bytes, " << j["digest"].get<std::string>() << "\n";
+  s << "counts: " << j["counts"]["prompts"] << " prompts\n";
+  for (const auto& [name, shape] : j["embeddings"].items())
+    s << name << ": " << (shape.is_null() ? std::string("absent") : shape.dump()) << "\n";
+  const auto& prompts = j["prompts"];
+  const std::size_t rows = o.prompt_rows == 0 ? prompts.size() : std::min(o.prompt_rows, prompts.size());
+  s << "prompts:\n";
+  for (std::size_t i = 0; i < rows; ++i) {
+    const auto& p = prompts[i];
+    s << "  [" << p["index"] << "] id " << p["id"];
+    if (p.contains("tokens")) s << ", " << p["tokens"] << " tokens";
+    s << "  \"" << p["text"].get<std::string>() << "\"\n";
+  }
+  if (rows < prompts.size()) s << "  ... " << prompts.size() - rows << " more (--prompt-rows 0 lists all)\n";
+  return s.str();
+}
+
 cli::ToolSpec inspect_spec() {
   cli::ToolSpec spec;
   spec.name = "treerpo-inspect";
-  spec.summary = "Summarise a trajectory file: prompts, tree shapes, groups, statistics, provenance";
+  spec.summary = "Summarise a trajectory file (prompts, tree shapes, groups, statistics, provenance) or check a prompt file";
   spec.footer = "Example: treerpo-synth --count 2 -o - | treerpo-inspect; see treerpo-inspect(1).";
   spec.setup = [](CLI::App& app, std::string&) {
     auto o = std::make_shared<InspectOptions>();
-    auto* input = app.add_option("input", o->input, "Trajectory file; - = stdin (the default)");
+    auto* input = app.add_option("input", o->input, "Trajectory or prompt file; - = stdin (the default)");
     app.add_option("--prompt-rows", o->prompt_rows, "Prompts listed in the text summary; 0 = all")->capture_default_str();
     app.add_flag("--datasets", o->datasets, "List every dataset with dtype, shape, chunks and filters");
     return [o, input](cli::Context& ctx) -> int {
       if (input->count() == 0 && terminal::is_terminal(STDIN_FILENO)) throw cli::ShowUsage{};
-      const LoadedTrajectory in = load_trajectory(o->input);
+      h5::InputFile file = h5::open_input(o->input);
+      const auto kind = h5::attr_string(file.file.get(), "treerpo_format", file.name);
+      if (kind && *kind == format::kPromptFormatName) {  // a prompt file users wrote: check and show it
+        const auto j = describe_prompt_file(file);
+        if (ctx.json) std::printf("%s\n", j.dump(2).c_str());
+        else std::fputs(describe_prompt_text(j, *o).c_str(), stdout);
+        return 0;
+      }
+      const LoadedTrajectory in = load_trajectory(std::move(file));
       const auto j = describe_file(in);
       if (ctx.json) std::printf("%s\n", j.dump(2).c_str());
       else std::fputs(describe_text(j, *o).c_str(), stdout);

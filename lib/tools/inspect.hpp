@@ -20,6 +20,11 @@ nlohmann::ordered_json describe_file(const LoadedTrajectory& in);
 /// The text form of the same description.
 std::string describe_text(const nlohmann::ordered_json& j, const InspectOptions& o);
 
+/// The JSON description of a prompt file (schemas/prompts-inspect-1.json); validates it.
+/// \throws DataError naming the file and dataset
+nlohmann::ordered_json describe_prompt_file(const h5::InputFile& file);
+std::string describe_prompt_text(const nlohmann::ordered_json& j, const InspectOptions& o);
+
 cli::ToolSpec inspect_spec();
 
 }  // namespace treerpo::tools

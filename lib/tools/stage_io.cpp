@@ -5,9 +5,11 @@
 
 namespace treerpo::tools {
 
-LoadedTrajectory load_trajectory(const std::string& path) {
+LoadedTrajectory load_trajectory(const std::string& path) { return load_trajectory(h5::open_input(path)); }
+
+LoadedTrajectory load_trajectory(h5::InputFile file) {
   LoadedTrajectory in;
-  in.file = h5::open_input(path);
+  in.file = std::move(file);
   log::debug(in.file.name + ": " + std::to_string(in.file.bytes) + " bytes" +
              (in.file.image ? " (buffered from a stream)" : ""));
   in.trajectory = format::read_trajectory(in.file.file.get(), in.file.name);

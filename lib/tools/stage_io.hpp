@@ -19,6 +19,8 @@ struct LoadedTrajectory {
 
 /// Opens `path` ("-" = stdin) and reads it whole. \throws NoInputError, DataError
 LoadedTrajectory load_trajectory(const std::string& path);
+/// The same for an input already open. \throws DataError
+LoadedTrajectory load_trajectory(h5::InputFile file);
 
 /// Appends ctx's provenance record to `t` and writes it to `path` atomically.
 /// `copy_from`, when given, contributes the root members this build does not know.

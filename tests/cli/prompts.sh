@@ -12,6 +12,23 @@ for name in ['id', 'conditioning', 'mask', 'pooled']:
     assert np.array_equal(src[name][:], out[name][:]), name
 assert list(src['text'].asstr()[:]) == list(out['text'].asstr()[:])
 PY
+# treerpo-inspect checks a prompt file and reports it in the form its JSON Schema describes.
+treerpo-inspect prompts.h5 >inspect.txt && grep -q '^conditioning: \[5,8,16\]' inspect.txt && pass || fail "inspect text: $(cat inspect.txt)"
+treerpo-inspect --json prompts.h5 >prompts.json && pass || fail "inspect --json"
+"$PYTHON" - "$SRC/schemas/prompts-inspect-1.json" prompts.json <<'PY' && pass || fail "prompt file schema"
+import json, sys, jsonschema
+schema, doc = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+jsonschema.Draft202012Validator.check_schema(schema)
+jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
+assert doc["counts"]["prompts"] == 5 and doc["prompts"][0]["tokens"] == 3, doc["prompts"][0]
+doc["format"] = "trajectory"
+try:
+    jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
+    sys.exit("schema accepted a wrong format name")
+except jsonschema.ValidationError:
+    pass
+PY
+
 # A text file with blank lines: ids are line numbers, so removing a blank line changes none.
 printf 'a red circle\n\ntwo blue squares\n' >p.txt
 treerpo-synth --prompts p.txt --seed 1 --depth 1 --json -o t.h5 -q >/dev/null
