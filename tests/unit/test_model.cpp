@@ -231,3 +231,22 @@ TEST(Model, SamplingStepsRunOnThePolicy) {
   for (int i = 1; i < 3; ++i) x = flow::ode_step(step.next, p.velocity(step.next, torch::full({1}, sig[i]), c), {sig[i], sig[i + 1], sig[1]});
   EXPECT_TRUE(torch::isfinite(x).all().item<bool>());
 }
+
+// GPU checks: named *_CUDA, they skip cleanly where libtorch has no CUDA device (CI).
+TEST(Model, SameVelocityAndStepOnCuda_CUDA) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  BuiltinPolicy p(tiny(), Tokenizer(Tokenizer::default_words()), 6);
+  p.set_trainable(".*");
+  train_step(p, p.encode({"a red circle"}));
+  const auto c = p.encode({"a red circle", "two blue squares"});
+  const auto x = torch::randn({2, 3, 8, 8}), s = torch::tensor({0.9f, 0.4f});
+  const auto cpu = p.velocity(x, s, c).detach();
+  p.place({torch::Device(torch::kCUDA), torch::kFloat});
+  const auto gpu = p.velocity(x, s, c).detach().cpu();
+  EXPECT_TRUE(torch::allclose(cpu, gpu, 1e-4, 1e-5));
+  const auto eps = torch::randn_like(x);
+  const auto a = flow::sde_step(flow::Kernel::flowgrpo, x, cpu, {0.9, 0.7, 0.9}, 0.7, eps, flow::Reduction::mean);
+  const auto b = flow::sde_step(flow::Kernel::flowgrpo, x.cuda(), gpu.cuda(), {0.9, 0.7, 0.9}, 0.7, eps.cuda(),
+                                flow::Reduction::mean);
+  EXPECT_TRUE(torch::allclose(a.log_prob, b.log_prob.cpu(), 1e-5, 1e-5));
+}
