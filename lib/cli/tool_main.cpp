@@ -146,8 +146,13 @@ int tool_main(int argc, char** argv, const ToolSpec& spec) {
     log::error("out of memory");
     rc = to_int(ExitCode::temp_failure);
   } catch (const std::exception& e) {
-    log::error(std::string("internal error: ") + e.what());
-    rc = to_int(ExitCode::software);
+    std::string message;
+    if (runtime::translate_torch_error(e, &rc, &message)) {
+      log::error(message);
+    } else {
+      log::error(std::string("internal error: ") + e.what());
+      rc = to_int(ExitCode::software);
+    }
   }
   // Delayed write errors on stdout (full disk, closed pipe reader) surface here.
   if (std::fclose(stdout) != 0 && errno != EBADF && rc == 0) {

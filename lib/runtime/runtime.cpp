@@ -3,6 +3,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 #include <dlfcn.h>
 #include <hdf5.h>
 #include <sched.h>
@@ -77,6 +78,21 @@ std::string resolve_device(const std::string& requested) {
     return requested;
   }
   throw UsageError("--device: expected auto, cpu, cuda or cuda:N, got '" + requested + "'");
+}
+
+bool translate_torch_error(const std::exception& e, int* exit_code, std::string* message) {
+  const auto* err = dynamic_cast<const c10::Error*>(&e);
+  if (!err) return false;
+  std::string text = err->what_without_backtrace();
+  text = text.substr(0, text.find('\n'));
+  if (dynamic_cast<const c10::OutOfMemoryError*>(&e)) {
+    *exit_code = static_cast<int>(ExitCode::temp_failure);
+    *message = "out of memory on the device: " + text;
+  } else {
+    *exit_code = static_cast<int>(ExitCode::software);
+    *message = "libtorch: " + text;
+  }
+  return true;
 }
 
 std::string torch_version() { return TORCH_VERSION; }

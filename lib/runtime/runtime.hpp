@@ -36,6 +36,11 @@ bool blas_is_optimised();
 /// is requested but this build or machine has none.
 std::string resolve_device(const std::string& requested);
 
+/// Translates a libtorch exception: device out-of-memory -> temp_failure (75, retryable), any
+/// other c10::Error -> software (70), with its message cut to one line (no C++ backtrace).
+/// Returns false for exceptions that are not libtorch's.
+bool translate_torch_error(const std::exception& e, int* exit_code, std::string* message);
+
 std::string torch_version();
 std::string hdf5_version();
 /// Multi-line build and runtime report for --version (and -v start-up).

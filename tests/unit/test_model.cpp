@@ -11,6 +11,7 @@
 #include "flow/step.hpp"
 #include "model/builtin_dit.hpp"
 #include "model/torchscript_policy.hpp"
+#include "runtime/runtime.hpp"
 #include "test_util.hpp"
 
 using namespace treerpo;
@@ -249,4 +250,21 @@ TEST(Model, SameVelocityAndStepOnCuda_CUDA) {
   const auto b = flow::sde_step(flow::Kernel::flowgrpo, x.cuda(), gpu.cuda(), {0.9, 0.7, 0.9}, 0.7, eps.cuda(),
                                 flow::Reduction::mean);
   EXPECT_TRUE(torch::allclose(a.log_prob, b.log_prob.cpu(), 1e-5, 1e-5));
+}
+
+TEST(Runtime, LibtorchErrorsBecomeOneLineMessages) {
+  try {
+    torch::mm(torch::ones({2, 3}), torch::ones({2, 3}));
+    FAIL() << "mismatched shapes multiplied";
+  } catch (const std::exception& e) {
+    int code = 0;
+    std::string message;
+    ASSERT_TRUE(runtime::translate_torch_error(e, &code, &message));
+    EXPECT_EQ(code, 70);
+    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
+    EXPECT_EQ(message.rfind("libtorch: ", 0), 0u) << message;
+  }
+  int code = 0;
+  std::string message;
+  EXPECT_FALSE(runtime::translate_torch_error(std::runtime_error("x"), &code, &message));
 }
