@@ -7,7 +7,10 @@
 #include <set>
 
 #include "core/rng.hpp"
+#include "format/dataset_file.hpp"
+#include "shapes/dataset.hpp"
 #include "shapes/reward.hpp"
+#include "test_util.hpp"
 
 using namespace treerpo;
 using namespace treerpo::shapes;
@@ -167,4 +170,36 @@ TEST(ShapesReward, ContinuousRewards) {
   EXPECT_NEAR(saturation(flat), 0.0, 1e-12);
   Image red{1, 1, {255, 0, 0}};
   EXPECT_NEAR(saturation(red), 1.0, 1e-12);
+}
+
+TEST(ShapesDataset, BalancedKeyedSamplesRoundTripThroughTheFile) {
+  const auto a = make_samples(Split::train, 60, 32, 9), b = make_samples(Split::train, 60, 32, 9);
+  ASSERT_EQ(a.size(), 60u);
+  std::map<TaskKind, int> kinds;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].image.rgb, b[i].image.rgb);  // same seed, same data
+    EXPECT_FALSE(is_held_out(a[i].spec)) << a[i].text;
+    EXPECT_EQ(score_shapes(a[i].text, a[i].image).strict, 1.0) << a[i].text;
+    ++kinds[a[i].spec.kind];
+  }
+  for (int k = 0; k < kTaskKinds; ++k) EXPECT_EQ(kinds[static_cast<TaskKind>(k)], 10);
+  for (const auto& s : make_samples(Split::heldout, 30, 32, 9)) EXPECT_TRUE(is_held_out(s.spec)) << s.text;
+  EXPECT_NE(make_samples(Split::train, 6, 32, 10)[0].image.rgb, a[0].image.rgb);
+  // Through the data set file.
+  format::Dataset d;
+  d.kind_labels = task_kind_names();
+  d.images.shape = {a.size(), 32, 32, 3};
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    d.prompts.text.push_back(a[i].text);
+    d.prompts.id.push_back(static_cast<std::int64_t>(i));
+    d.images.data.insert(d.images.data.end(), a[i].image.rgb.begin(), a[i].image.rgb.end());
+    d.kind.push_back(static_cast<std::uint8_t>(a[i].spec.kind));
+  }
+  const auto dir = test::temp_dir();
+  format::write_dataset(dir + "/d.h5", d, false, "test");
+  const auto back = format::read_dataset(dir + "/d.h5");
+  EXPECT_EQ(back.prompts.text, d.prompts.text);
+  EXPECT_EQ(back.images.data, d.images.data);
+  EXPECT_EQ(back.kind, d.kind);
+  EXPECT_EQ(back.kind_labels, task_kind_names());
 }

@@ -1,0 +1,30 @@
+# shapes.sh -- treerpo-shapes: disjoint prompt splits, data sets that h5py reads, reruns identical.
+source "$(dirname "$0")/lib.sh"
+treerpo-shapes prompts --split train -o train.txt -q && treerpo-shapes prompts --split heldout -o heldout.txt -q \
+  && pass || fail "prompt files"
+[ -z "$(comm -12 <(sort train.txt) <(sort heldout.txt))" ] && pass || fail "train and held-out share prompts"
+[ "$(sort -u train.txt heldout.txt | wc -l)" = "$(cat train.txt heldout.txt | wc -l)" ] && pass || fail "repeated prompts"
+treerpo-shapes prompts --split heldout --json -o h2.txt | "$PYTHON" -c "
+import json, sys; j = json.load(sys.stdin)
+assert set(j['per_kind']) == {'single_object', 'two_objects', 'counting', 'colors', 'position', 'color_attr'}, j
+assert sum(j['per_kind'].values()) == $(wc -l <heldout.txt)
+" && pass || fail "per-kind counts"
+export SOURCE_DATE_EPOCH=1
+treerpo-shapes dataset --split train --count 60 --seed 4 -o d.h5 -q && pass || fail "dataset"
+mkdir again && (cd again && treerpo-shapes dataset --split train --count 60 --seed 4 -o d.h5 -q)
+cmp -s d.h5 again/d.h5 && pass || fail "rerun differs"
+"$PYTHON" - <<'PY' && pass || fail "dataset read by h5py"
+import h5py, numpy as np
+f = h5py.File('d.h5', 'r')
+assert f.attrs['treerpo_format'] == 'dataset'
+assert f['images'].shape == (60, 32, 32, 3) and f['images'].dtype == np.uint8
+kinds = h5py.check_enum_dtype(f['kind'].dtype)
+assert kinds['single_object'] == 0 and kinds['color_attr'] == 5, kinds
+assert list(np.bincount(f['kind'][:])) == [10] * 6
+train = set(open('train.txt').read().split('\n'))
+assert all(t in train for t in f['prompts/text'].asstr()[:])
+PY
+treerpo-inspect d.h5 >/dev/null 2>err.txt; [ $? = 65 ] && grep -q "treerpo_format is 'dataset'" err.txt && pass || fail "inspect names the format: $(cat err.txt)"
+run_case bad-split 64 'split' -- treerpo-shapes dataset --split test -o x.h5
+run_case seed-prompts 64 '--seed applies to dataset only' -- treerpo-shapes prompts --seed 3
+finish
