@@ -4,7 +4,7 @@ source "$(dirname "$0")/lib.sh"
 mk() { make -s -f "$SRC/Makefile.examples" BIN="$BIN" OUT="$WORK/out" COUNT=4 "$@"; }
 mk all >all.log 2>&1 && pass || fail "make all: $(tail -5 all.log)"
 grep -q "merged shards equal the single run" all.log && pass || fail "merge check did not run"
-mk -q "$WORK/out/synth.h5" "$WORK/out/merged.h5" && pass || fail "rerun would rebuild up-to-date files"
+mk -q "$WORK/out/synth.h5" "$WORK/out/merged.h5" "$WORK/out/train.h5" "$WORK/out/heldout-synth.h5" "$WORK/out/base.safetensors" && pass || fail "rerun would rebuild up-to-date files"
 rm "$WORK/out/shard1.h5"
 before=$(stat -c %Y "$WORK/out/shard0.h5")
 mk merge-check >resume.log 2>&1 && pass || fail "resume: $(tail -5 resume.log)"
