@@ -155,7 +155,8 @@ int tool_main(int argc, char** argv, const ToolSpec& spec) {
     }
   }
   // Delayed write errors on stdout (full disk, closed pipe reader) surface here.
-  if (std::fclose(stdout) != 0 && errno != EBADF && rc == 0) {
+  const bool write_failed = std::ferror(stdout) != 0;  // an earlier flush failed (e.g. disk full)
+  if ((std::fclose(stdout) != 0 || write_failed) && errno != EBADF && rc == 0) {
     log::error(with_errno("error closing standard output", errno));
     rc = to_int(ExitCode::io);
   }

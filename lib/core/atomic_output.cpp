@@ -55,6 +55,14 @@ AtomicOutput::AtomicOutput(const std::string& path, bool force, const std::strin
     struct stat st;
     if (::stat(path.c_str(), &st) == 0) {
       if (S_ISDIR(st.st_mode)) throw CreateError(path + ": cannot create output: is a directory");
+      if (!S_ISREG(st.st_mode)) {
+        // A device or FIFO (/dev/null, a named pipe): stream into it at commit, never rename over it.
+        stream_to_ = path;
+        const char* tmpdir = std::getenv("TMPDIR");
+        temp_ = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/" + tool + "." + unique + ".tmp";
+        signals::register_temp_file(temp_);
+        return;
+      }
       if (!force) throw UsageError(path + ": output exists (use --force to overwrite)");
     }
     const std::string dir = directory_of(path);
@@ -78,7 +86,16 @@ void AtomicOutput::commit() {
   if (fd < 0) throw IoError(with_errno(name_ + ": cannot reopen temporary output " + temp_, errno));
   struct stat st;
   if (::fstat(fd, &st) == 0) bytes_ = static_cast<std::size_t>(st.st_size);
-  if (path_ == "-") {
+  if (path_ == "-" || !stream_to_.empty()) {
+    int out = STDOUT_FILENO;
+    if (!stream_to_.empty()) {
+      out = ::open(stream_to_.c_str(), O_WRONLY);
+      if (out < 0) {
+        int e = errno;
+        ::close(fd);
+        throw CreateError(with_errno(name_ + ": cannot open for writing", e));
+      }
+    }
     std::vector<char> buf(1 << 20);
     for (;;) {
       ssize_t n = ::read(fd, buf.data(), buf.size());
@@ -90,13 +107,15 @@ void AtomicOutput::commit() {
       }
       if (n == 0) break;
       try {
-        write_all(STDOUT_FILENO, buf.data(), static_cast<std::size_t>(n), name_);
+        write_all(out, buf.data(), static_cast<std::size_t>(n), name_);
       } catch (...) {
         ::close(fd);
+        if (out != STDOUT_FILENO) ::close(out);
         throw;
       }
     }
     ::close(fd);
+    if (out != STDOUT_FILENO && ::close(out) != 0) throw IoError(with_errno(name_ + ": write failed", errno));
     ::unlink(temp_.c_str());
   } else {
     if (::fsync(fd) != 0) {

@@ -26,6 +26,7 @@ class AtomicOutput {
 
  private:
   std::string path_, name_, temp_;
+  std::string stream_to_;  ///< an existing device or FIFO the output is streamed into
   bool committed_ = false;
   std::size_t bytes_ = 0;
 };

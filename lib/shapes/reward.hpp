@@ -20,8 +20,8 @@ struct Detection {
 
 /// Finds the objects: each pixel is assigned to the palette colour it lies towards from the
 /// background (estimated as the image's median colour), 4-connected components of one colour
-/// above a minimum area are objects, and each is classed by its fill of the bounding box and
-/// the widths of its top and bottom thirds.
+/// above a minimum area are objects, and each is classed by template matching (the soft IoU
+/// of its alpha map with supersampled templates of the four shapes at its size and centroid).
 std::vector<Detection> detect(const Image& image);
 
 struct ClauseResult {

@@ -64,6 +64,13 @@ printf 'count = "many"\n' >bad.toml
 run_case bad-config-value 64 'count' -- treerpo-synth --config bad.toml -o x.h5
 run_case missing-config 66 'missing\.toml' -- treerpo-synth --config missing.toml -o x.h5
 no_output x.h5
+# Devices are written into, never replaced; a full device is an I/O error (74).
+treerpo-merge good.h5 -o /dev/null -q && [ -c /dev/null ] && pass || fail "-o /dev/null"
+if [ -c /dev/full ]; then
+  run_case full-device 74 'No space left on device' -- treerpo-merge good.h5 -o /dev/full --force
+  [ -c /dev/full ] && pass || fail "/dev/full was replaced"
+  treerpo-shapes prompts --split train >/dev/full 2>full.err; [ $? = 74 ] && pass || fail "text to a full stdout: $(cat full.err)"
+fi
 # Inputs are never modified, whatever happened above.
 cmp -s good.h5 exists.h5 || fail "input changed"
 finish

@@ -1,11 +1,14 @@
 # man_pages.sh -- every long option in a tool's --help is documented in its man page and every
 # documented option exists; the pages render without warnings.
 source "$(dirname "$0")/lib.sh"
-for tool in treerpo-inspect treerpo-merge treerpo-synth treerpo-model; do
+for tool in treerpo-inspect treerpo-merge treerpo-synth treerpo-model treerpo-shapes; do
   page="$SRC/man/$tool.1"
   [ -s "$page" ] && pass || { fail "$page missing"; continue; }
   { "$tool" --help
-    if [ "$tool" = treerpo-model ]; then for sub in init info export; do "$tool" "$sub" --help; done; fi
+    case "$tool" in
+      treerpo-model) for sub in init info export; do "$tool" "$sub" --help; done ;;
+      treerpo-shapes) for sub in prompts dataset; do "$tool" "$sub" --help; done ;;
+    esac
   } | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u >help.txt
   while read -r opt; do
     grep -qF -- "\\-\\-${opt#--}" "$page" && pass || fail "$tool: $opt is in --help but not in $page"
