@@ -11,6 +11,15 @@ void install();
 int pending();
 /// Throws Interrupted when a stop was requested; call between units of work.
 void check();
+
+/// While alive, check() does not throw: for writing the resumable checkpoint a stop asks for.
+class AllowPublish {
+ public:
+  AllowPublish();
+  ~AllowPublish();
+  AllowPublish(const AllowPublish&) = delete;
+  AllowPublish& operator=(const AllowPublish&) = delete;
+};
 /// Temporary outputs the handler must remove if it has to exit at once (at most 16 live).
 void register_temp_file(const std::string& path);
 void unregister_temp_file(const std::string& path);

@@ -291,6 +291,7 @@ std::unique_ptr<BuiltinPolicy> BuiltinPolicy::load(const std::string& path, cons
     for (const auto& [name, t] : file.tensors)
       if (!weights.count(name)) policy->extras_[name] = tensor_of(t);
   }
+  policy->metadata_ = file.metadata;
   policy->place(placement);
   return policy;
 }

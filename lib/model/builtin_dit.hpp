@@ -89,6 +89,8 @@ class BuiltinPolicy : public Policy {
   std::int64_t parameter_count() const;
   /// Tensors stored beside the weights in the checkpoint it was loaded from (e.g. optimizer state).
   const std::map<std::string, torch::Tensor>& extras() const { return extras_; }
+  /// The checkpoint's string metadata (config, vocabulary, provenance, training state...).
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
  private:
   DitConfig config_;
@@ -96,6 +98,7 @@ class BuiltinPolicy : public Policy {
   Dit net_{nullptr};
   Placement placement_;
   std::map<std::string, torch::Tensor> extras_;
+  std::map<std::string, std::string> metadata_;
 };
 
 }  // namespace treerpo::model

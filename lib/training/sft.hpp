@@ -1,0 +1,55 @@
+// sft.hpp -- the flow-matching (SFT) objective of ALGORITHM.md section 1 on (prompt, image)
+// pairs, with AdamW, gradient clipping, a learning-rate schedule, gradient accumulation and
+// conditioning dropout. Every random draw is keyed by (seed, step, sample), so a run resumed
+// from a checkpoint continues exactly as an uninterrupted one. No files, no CLI here.
+#pragma once
+#include <torch/types.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "format/trajectory.hpp"
+#include "model/policy.hpp"
+
+namespace treerpo::training {
+
+struct SftConfig {
+  std::int64_t steps = 1000;           ///< length of the schedule (optimizer steps)
+  std::int64_t until = -1;             ///< stop after this step (-1 = steps); for staged runs
+  std::int64_t batch_size = 32;        ///< samples per micro-batch
+  std::int64_t grad_accum = 1;         ///< micro-batches per optimizer step
+  double lr = 1e-4;
+  std::string schedule = "cosine";     ///< constant | linear | cosine (after warmup)
+  std::int64_t warmup = 0;
+  double weight_decay = 1e-4;
+  double beta1 = 0.9, beta2 = 0.999;
+  double grad_clip = 1.0;              ///< max global grad norm; 0 = off
+  double cond_dropout = 0.1;           ///< probability of the null prompt (for CFG)
+  std::string timestep_sampling = "uniform";  ///< uniform | logit-normal
+  std::uint64_t seed = 0;
+};
+
+/// Learning rate at (0-based) step under the schedule.
+double learning_rate(const SftConfig& c, std::int64_t step);
+
+struct StepMetrics {
+  std::int64_t step = 0;  ///< 1-based number of optimizer steps done
+  double loss = 0, lr = 0, grad_norm = 0, samples_per_s = 0;
+};
+
+/// The training state that checkpoints carry besides the weights.
+struct OptimizerState {
+  std::int64_t step = 0;                              ///< optimizer steps done
+  std::map<std::string, torch::Tensor> tensors;       ///< "optimizer.<param>.exp_avg" / ".exp_avg_sq"
+};
+
+/// Runs SFT from `state.step` to min(until, steps). `images` [N, H, W, 3] uint8 with texts;
+/// `on_step` gets metrics after each optimizer step and returns false to stop early (a signal).
+/// Returns the state to store with the weights.
+OptimizerState train_sft(model::Policy& policy, const SftConfig& config, const format::Prompts& prompts,
+                         const format::ByteArray& images, OptimizerState state,
+                         const std::function<bool(const StepMetrics&)>& on_step);
+
+}  // namespace treerpo::training

@@ -1,0 +1,49 @@
+# update.sh -- SFT with `update`: N steps in one run equal N/2 + N/2 with a resume, bit for bit;
+# the loss falls; SIGTERM writes a resumable checkpoint; metrics are JSON lines.
+source "$(dirname "$0")/lib.sh"
+treerpo-model init --seed 1 --width 32 --depth 2 --heads 2 -o base.safetensors -q
+treerpo-shapes dataset --count 48 --seed 2 -o d.h5 -q
+common=(d.h5 --steps 6 --batch-size 8 --grad-accum 2 --threads 1 --lr 1e-3 --warmup 2)
+update --policy base.safetensors "${common[@]}" --seed 3 --metrics m.jsonl -o full.safetensors -q && pass || fail "update"
+update --policy base.safetensors "${common[@]}" --seed 3 --until 3 -o half.safetensors -q && pass || fail "first half"
+update --policy half.safetensors "${common[@]}" -o resumed.safetensors -q && pass || fail "resume"
+digest() { treerpo-model info --policy "$1" --json | "$PYTHON" -c "import json,sys; print(json.load(sys.stdin)['digest'])"; }
+[ "$(digest full.safetensors)" = "$(digest resumed.safetensors)" ] && pass || fail "resumed run differs from the uninterrupted one"
+[ "$(digest full.safetensors)" != "$(digest base.safetensors)" ] && pass || fail "training changed nothing"
+"$PYTHON" - <<'PY' && pass || fail "metrics"
+import json
+rows = [json.loads(l) for l in open('m.jsonl')]
+assert [r['step'] for r in rows] == list(range(1, 7)), rows
+assert all(set(r) == {'step', 'loss', 'lr', 'grad_norm', 'samples_per_s'} for r in rows)
+assert rows[0]['lr'] < rows[1]['lr']  # warmup
+PY
+# The loss falls on a small data set.
+update --policy base.safetensors d.h5 --steps 60 --batch-size 16 --lr 2e-3 --seed 1 --metrics long.jsonl -o long.safetensors -q
+"$PYTHON" -c "
+import json
+rows = [json.loads(l) for l in open('long.jsonl')]
+first = sum(r['loss'] for r in rows[:10]) / 10; last = sum(r['loss'] for r in rows[-10:]) / 10
+assert last < 0.8 * first, (first, last)
+" && pass || fail "loss did not fall"
+# SIGTERM: the step in progress finishes, a resumable checkpoint is written, exit 143.
+update --policy base.safetensors d.h5 --steps 100000 --batch-size 8 --seed 5 -o stopped.safetensors -q 2>term.err &
+pid=$!
+sleep 3
+kill -TERM $pid
+wait $pid
+rc=$?
+[ "$rc" = 143 ] && pass || fail "SIGTERM exit $rc: $(cat term.err)"
+"$PYTHON" - <<'PY' && pass || fail "checkpoint after SIGTERM"
+import json, struct
+blob = open('stopped.safetensors', 'rb').read()
+(n,) = struct.unpack('<Q', blob[:8])
+header = json.loads(blob[8:8 + n])
+t = json.loads(header['__metadata__']['training'])
+assert t['objective'] == 'sft' and 0 < t['step'] < 100000, t
+assert any(k.startswith('optimizer.') for k in header), 'no optimizer state'
+PY
+run_case no-output 64 'name with -o FILE' -- update --policy base.safetensors d.h5
+run_case objective 64 'objective' -- update --policy base.safetensors d.h5 --objective grpo -o x.safetensors
+run_case bad-data 65 'base\.safetensors: not an HDF5 file' -- update --policy base.safetensors base.safetensors -o x.safetensors
+[ ! -e x.safetensors ] && pass || fail "failed run left an output"
+finish
