@@ -9,7 +9,7 @@ main_cmd=$(grep -A1 '^# (1) set up and run the demo' "$readme" | tail -1)
 target=$(echo "$main_cmd" | sed -n 's/.*make -f Makefile.examples \([a-z-]*\).*/\1/p')
 grep -q "^$target:" "$SRC/Makefile.examples" && pass || fail "README demo target '$target' not in Makefile.examples"
 # Every treerpo command line quoted in README runs (from a scratch directory).
-grep -E '^    (treerpo-|.*\| *treerpo-)' "$readme" | sed 's/^    //' >cmds.txt
+grep -E '^    (treerpo-|update |tree-rollout |score |advantage |evaluate |.*\| *treerpo-)' "$readme" | sed 's/^    //' >cmds.txt
 [ -s cmds.txt ] && pass || fail "no example commands found in README"
 while IFS= read -r cmd; do
   bash -c "set -o pipefail; $cmd" >/dev/null 2>err.txt </dev/null && pass || fail "README example failed: $cmd: $(cat err.txt)"
