@@ -137,7 +137,7 @@ int tool_main(int argc, char** argv, const ToolSpec& spec) {
     std::fputs(app.help().c_str(), stdout);
     rc = 0;
   } catch (const Interrupted& e) {
-    log::error(std::string(e.what()) + "; no output written");
+    log::error(e.what());
     rc = to_int(e.exit_code());
   } catch (const Error& e) {
     log::error(e.what());

@@ -42,8 +42,9 @@ struct ConfigError : Error { explicit ConfigError(const std::string& m) : Error(
 /// A tool stopped by a signal after cleaning up; exits 128 + signo.
 class Interrupted : public Error {
  public:
-  explicit Interrupted(int signo)
-      : Error(static_cast<ExitCode>(128 + signo), "interrupted by signal " + std::to_string(signo)),
+  /// `outcome` says what was left behind (the default: nothing).
+  explicit Interrupted(int signo, const std::string& outcome = "no output written")
+      : Error(static_cast<ExitCode>(128 + signo), "interrupted by signal " + std::to_string(signo) + "; " + outcome),
         signo_(signo) {}
   int signo() const { return signo_; }
 

@@ -130,7 +130,9 @@ cli::ToolSpec update_spec() {
       log::summary("step " + std::to_string(state.step) + "/" + std::to_string(cfg.steps) + ", loss " +
                    std::to_string(last_loss) + ": wrote " + output);
       if (ctx.json) std::printf("%s\n", nlohmann::json{{"output", output}, {"step", state.step}, {"loss", last_loss}}.dump().c_str());
-      signals::check();  // stopped early by a signal: exit 128+N after the checkpoint
+      // Stopped early by a signal: exit 128+N, saying that the checkpoint is there.
+      if (const int signo = signals::pending())
+        throw Interrupted(signo, "resumable checkpoint written to " + output + " at step " + std::to_string(state.step));
       return 0;
     };
   };

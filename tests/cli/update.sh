@@ -33,6 +33,7 @@ kill -TERM $pid
 wait $pid
 rc=$?
 [ "$rc" = 143 ] && pass || fail "SIGTERM exit $rc: $(cat term.err)"
+grep -q 'interrupted by signal 15; resumable checkpoint written to stopped.safetensors' term.err && pass || fail "message: $(cat term.err)"
 "$PYTHON" - <<'PY' && pass || fail "checkpoint after SIGTERM"
 import json, struct
 blob = open('stopped.safetensors', 'rb').read()
