@@ -50,6 +50,10 @@ struct Context {
   std::string provenance_record(const std::vector<InputRecord>& inputs, const std::string& timings_json = "{}") const;
 };
 
+/// True when `long_option` (e.g. "--seed") was typed on the command line, not taken from the
+/// environment or a config file.
+bool on_command_line(const Context& ctx, const std::string& long_option);
+
 /// Refuses --json when the data itself goes to stdout: stdout carries one stream only.
 /// \throws UsageError
 void check_stdout_free(const Context& ctx, const std::string& output);

@@ -115,8 +115,7 @@ cli::ToolSpec model_spec() {
         return 0;
       }
       // An explicit --seed is an error here; TREERPO_SEED in the environment is not.
-      for (const auto& arg : ctx.argv)
-        if (arg == "--seed" || arg.rfind("--seed=", 0) == 0) throw UsageError("--seed applies to init only");
+      if (cli::on_command_line(ctx, "--seed")) throw UsageError("--seed applies to init only");
       auto policy = load_policy(o->policy, ctx);
       if (!o->trainable.empty()) policy->set_trainable(o->trainable);
       if (info->parsed()) {

@@ -56,8 +56,7 @@ cli::ToolSpec shapes_spec() {
     return [o, &output, prompts, dataset](cli::Context& ctx) -> int {
       const auto split = shapes::parse_split(o->split);
       if (prompts->parsed()) {
-        for (const auto& arg : ctx.argv)
-          if (arg == "--seed" || arg.rfind("--seed=", 0) == 0) throw UsageError("--seed applies to dataset only");
+        if (cli::on_command_line(ctx, "--seed")) throw UsageError("--seed applies to dataset only");
         std::string text;
         std::map<std::string, int> per_kind;
         for (const auto& p : shapes::split_prompts(split)) {
