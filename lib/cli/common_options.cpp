@@ -13,8 +13,9 @@ void add_common_options(CLI::App& app, const CommonSet& set, CommonValues& v, st
   if (set.output) {
     g->add_option("-o,--output", output, "Output file; - = stdout (refused on a terminal unless --force)")
         ->capture_default_str();
-    g->add_flag("-f,--force", v.force, "Overwrite an existing output; allow binary output to a terminal");
   }
+  if (set.output || set.force)
+    g->add_flag("-f,--force", v.force, "Overwrite an existing output; allow binary output to a terminal");
   g->add_flag("-q,--quiet", v.quiet, "Only errors on stderr");
   g->add_flag("-v,--verbose", v.verbosity, "More messages on stderr (repeatable: info, debug)");
   g->add_flag("--json", v.json, "Print a machine-readable JSON summary on stdout");

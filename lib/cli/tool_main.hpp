@@ -14,6 +14,7 @@ namespace treerpo::cli {
 /// Which of the optional common options a tool takes (each only where it means something).
 struct CommonSet {
   bool output = false;   ///< -o/--output and -f/--force (tools that write a data file)
+  bool force = false;    ///< -f/--force alone (tools that write only named side files)
   bool threads = false;  ///< -t/--threads
   bool seed = false;     ///< --seed
   bool device = false;   ///< --device

@@ -12,6 +12,7 @@ enum class Domain : std::uint64_t {
   synthetic = 3,       ///< synthetic test trajectories (treerpo-synth)
   minibatch = 4,       ///< training minibatch order
   sft_noise = 5,       ///< fresh noise of supervised terms
+  evaluation = 6,      ///< initial noise of evaluation samples, keyed by (prompt id, sample)
 };
 
 /// A well-mixed 64-bit key for (seed, domain, indices...). Pure function, platform-independent.

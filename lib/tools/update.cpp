@@ -24,6 +24,7 @@ struct UpdateOptions {
   std::string objective = "sft";
   std::string trainable = ".*";
   std::string metrics;
+  bool weights_only = false;
   training::SftConfig sft;
 };
 
@@ -77,6 +78,8 @@ cli::ToolSpec update_spec() {
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--timestep-sampling", c.timestep_sampling, "uniform or logit-normal sigma")
         ->check(CLI::IsMember({"uniform", "logit-normal"}))->capture_default_str();
+    app.add_flag("--weights-only", o->weights_only, "Write the weights without optimizer state or step: a model to "
+                 "ship or to start new training from, not to resume");
     app.add_option("--metrics", o->metrics, "Write one JSON line per step (step, loss, lr, grad_norm, samples/s); - = stderr");
     return [o, &output](cli::Context& ctx) -> int {
       if (output == "-") throw UsageError("give the new checkpoint a name with -o FILE");
@@ -124,8 +127,10 @@ cli::ToolSpec update_spec() {
                                     {"steps", cfg.steps}};
       {
         signals::AllowPublish publish;  // the checkpoint a stop asks for must be written
-        policy->save(output, ctx.force, state.tensors,
-                     {{"provenance", ctx.provenance_record({})}, {"training", training.dump()}});
+        if (o->weights_only) policy->save(output, ctx.force, {}, {{"provenance", ctx.provenance_record({})}});
+        else
+          policy->save(output, ctx.force, state.tensors,
+                       {{"provenance", ctx.provenance_record({})}, {"training", training.dump()}});
       }
       log::summary("step " + std::to_string(state.step) + "/" + std::to_string(cfg.steps) + ", loss " +
                    std::to_string(last_loss) + ": wrote " + output);

@@ -43,6 +43,19 @@ t = json.loads(header['__metadata__']['training'])
 assert t['objective'] == 'sft' and 0 < t['step'] < 100000, t
 assert any(k.startswith('optimizer.') for k in header), 'no optimizer state'
 PY
+# --weights-only: the same weights, no optimizer state, and a new run on it starts at step 0.
+update --policy base.safetensors "${common[@]}" --seed 3 --weights-only -o weights.safetensors -q && pass || fail "weights-only"
+[ "$(digest full.safetensors)" = "$(digest weights.safetensors)" ] && pass || fail "weights-only changed the weights"
+"$PYTHON" - <<'PY' && pass || fail "weights-only file"
+import json, struct, os
+blob = open('weights.safetensors', 'rb').read()
+(n,) = struct.unpack('<Q', blob[:8])
+header = json.loads(blob[8:8 + n])
+assert 'training' not in header['__metadata__'] and not any(k.startswith('optimizer.') for k in header), header.keys()
+assert os.path.getsize('weights.safetensors') * 2 < os.path.getsize('full.safetensors')
+PY
+update --policy weights.safetensors "${common[@]}" --seed 3 --until 1 --json -o again.safetensors -q | grep -q '"step":1' \
+  && pass || fail "training from a weights-only file did not start at step 0"
 run_case no-output 64 'name with -o FILE' -- update --policy base.safetensors d.h5
 run_case objective 64 'objective' -- update --policy base.safetensors d.h5 --objective grpo -o x.safetensors
 run_case bad-data 65 'base\.safetensors: not an HDF5 file' -- update --policy base.safetensors base.safetensors -o x.safetensors

@@ -13,13 +13,15 @@
 #include "tools/model_tool.hpp"
 #include "tools/shapes_tool.hpp"
 #include "tools/update.hpp"
+#include "tools/evaluate.hpp"
 #include "tools/synth.hpp"
 
 using namespace treerpo;
 
 namespace {
 std::vector<cli::ToolSpec> all_tools() {
-  return {tools::inspect_spec(), tools::merge_spec(), tools::synth_spec(), tools::model_spec(), tools::shapes_spec(), tools::update_spec()};
+  return {tools::inspect_spec(), tools::merge_spec(), tools::synth_spec(), tools::model_spec(), tools::shapes_spec(), tools::update_spec(),
+          tools::evaluate_spec()};
 }
 }  // namespace
 

@@ -1,0 +1,94 @@
+// ode_sampler.cpp -- deterministic ODE sampling with keyed noise and guidance.
+#include "evaluation/ode_sampler.hpp"
+
+#include <torch/torch.h>
+
+#include <stdexcept>
+
+#include "core/rng.hpp"
+#include "flow/schedule.hpp"
+#include "flow/step.hpp"
+
+namespace treerpo::evaluation {
+
+torch::Tensor initial_noise(std::uint64_t seed, std::int64_t prompt_id, std::int64_t sample,
+                            const std::vector<std::int64_t>& shape) {
+  auto x = torch::empty(shape, torch::kFloat);
+  rng::NormalStream s(rng::derive_key(seed, rng::Domain::evaluation,
+                                      {static_cast<std::uint64_t>(prompt_id), static_cast<std::uint64_t>(sample)}));
+  auto* p = x.data_ptr<float>();
+  for (std::int64_t i = 0; i < x.numel(); ++i) p[i] = static_cast<float>(s.next());
+  return x;
+}
+
+torch::Tensor sample_ode(model::Policy& policy, const model::Conditioning& cond, const std::vector<SampleItem>& items,
+                         const OdeSamplerConfig& c, const std::function<bool(std::size_t)>& on_wave) {
+  if (c.max_batch < 1) throw std::invalid_argument("max batch must be >= 1");
+  const auto sigmas = flow::shifted_sigmas(c.steps, c.shift);
+  const auto shape = policy.latent_shape();
+  const auto device = policy.placement().device;
+  const bool guided = c.guidance != 1.0;
+  // A guided sample takes two model rows (conditional and unconditional) in the same batch.
+  const auto wave = std::max<std::int64_t>(1, guided ? c.max_batch / 2 : c.max_batch);
+  std::vector<std::int64_t> out_shape{static_cast<std::int64_t>(items.size())};
+  out_shape.insert(out_shape.end(), shape.begin(), shape.end());
+  auto out = torch::empty(out_shape, torch::kFloat);
+  torch::NoGradGuard no_grad;
+  for (std::size_t begin = 0; begin < items.size(); begin += static_cast<std::size_t>(wave)) {
+    const std::size_t end = std::min(items.size(), begin + static_cast<std::size_t>(wave));
+    const auto n = static_cast<std::int64_t>(end - begin);
+    std::vector<torch::Tensor> x0;
+    std::vector<std::int64_t> rows;
+    for (std::size_t i = begin; i < end; ++i) {
+      x0.push_back(initial_noise(c.seed, items[i].prompt_id, items[i].sample, shape));
+      rows.push_back(items[i].row);
+    }
+    auto x = torch::stack(x0).to(device);
+    const auto index = torch::tensor(rows);
+    std::vector<model::Conditioning> parts;
+    for (auto r : rows) parts.push_back(cond.slice(r, r + 1));
+    auto wave_cond = model::Conditioning::cat(parts);
+    if (guided) wave_cond = model::Conditioning::cat({wave_cond, policy.null_conditioning(n, wave_cond)});
+    wave_cond = wave_cond.to(device);
+    for (std::int64_t i = 0; i < c.steps; ++i) {
+      const auto s = sigmas[static_cast<std::size_t>(i)];
+      const flow::StepSigmas step{s, sigmas[static_cast<std::size_t>(i) + 1], sigmas[1]};
+      torch::Tensor v;
+      if (guided) {
+        const auto vv = policy.velocity(torch::cat({x, x}), torch::full({2 * n}, s, torch::kFloat).to(device), wave_cond)
+                            .to(torch::kFloat);
+        const auto vc = vv.slice(0, 0, n), vu = vv.slice(0, n, 2 * n);
+        v = vu + c.guidance * (vc - vu);
+      } else {
+        v = policy.velocity(x, torch::full({n}, s, torch::kFloat).to(device), wave_cond).to(torch::kFloat);
+      }
+      x = flow::ode_step(x, v, step);
+    }
+    out.slice(0, static_cast<std::int64_t>(begin), static_cast<std::int64_t>(end)).copy_(x.to(torch::kCPU));
+    if (on_wave && !on_wave(end)) break;
+  }
+  return out;
+}
+
+std::vector<shapes::Image> to_images(const torch::Tensor& latents) {
+  if (latents.dim() != 4 || latents.size(1) != 3)
+    throw std::invalid_argument("images need pixel-space latents [N, 3, H, W]");
+  const auto bytes = ((latents.to(torch::kCPU, torch::kFloat) + 1.0) * 127.5)
+                         .round()
+                         .clamp(0, 255)
+                         .to(torch::kByte)
+                         .permute({0, 2, 3, 1})
+                         .contiguous();
+  const auto N = bytes.size(0), H = bytes.size(1), W = bytes.size(2);
+  std::vector<shapes::Image> images(static_cast<std::size_t>(N));
+  const auto* p = bytes.data_ptr<std::uint8_t>();
+  for (std::int64_t i = 0; i < N; ++i) {
+    auto& img = images[static_cast<std::size_t>(i)];
+    img.height = static_cast<int>(H);
+    img.width = static_cast<int>(W);
+    img.rgb.assign(p + i * H * W * 3, p + (i + 1) * H * W * 3);
+  }
+  return images;
+}
+
+}  // namespace treerpo::evaluation

@@ -1,0 +1,324 @@
+// evaluate.cpp -- the evaluate tool: sample, score, summarise, compare, draw.
+#include "tools/evaluate.hpp"
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "core/atomic_output.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/signals.hpp"
+#include "evaluation/image_grid.hpp"
+#include "evaluation/ode_sampler.hpp"
+#include "evaluation/paired_stats.hpp"
+#include "format/prompt_file.hpp"
+#include "scoring/image_rewards.hpp"
+#include "shapes/grammar.hpp"
+#include "tools/policy_options.hpp"
+
+namespace treerpo::tools {
+namespace {
+using nlohmann::ordered_json;
+
+struct EvaluateOptions {
+  PolicyCliOptions policy;
+  std::string compare;
+  std::string prompts;
+  std::vector<std::string> rewards{"shapes", "shapes-partial"};
+  evaluation::OdeSamplerConfig sampler;
+  std::int64_t samples = 4;
+  double confidence = 0.95;
+  std::string grid;
+  std::size_t grid_prompts = 12;
+  std::size_t grid_samples = 4;
+  int grid_scale = 2;
+  std::string report;
+};
+
+// One checkpoint's samples and scores: scores[reward][item].
+struct Run {
+  std::string path, digest;
+  std::vector<shapes::Image> images;
+  std::vector<std::vector<double>> scores;
+  double seconds = 0;
+};
+
+std::string kind_of(const std::string& prompt) {
+  const auto spec = shapes::parse_prompt(prompt);
+  return spec ? shapes::task_kind_name(spec->kind) : "other";
+}
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+}
+
+// Mean and its standard error (over samples) of each reward, overall and per task kind.
+ordered_json summarise(const Run& run, const std::vector<std::string>& rewards, const std::vector<std::string>& item_kind,
+                       const std::vector<std::string>& kinds) {
+  ordered_json j;
+  for (std::size_t r = 0; r < rewards.size(); ++r) {
+    const auto& v = run.scores[r];
+    const double m = mean_of(v);
+    double ss = 0;
+    for (double x : v) ss += (x - m) * (x - m);
+    const double se = v.size() > 1 ? std::sqrt(ss / static_cast<double>(v.size() - 1) / static_cast<double>(v.size())) : 0.0;
+    ordered_json per_kind = ordered_json::object();
+    for (const auto& k : kinds) {
+      std::vector<double> sub;
+      for (std::size_t i = 0; i < v.size(); ++i)
+        if (item_kind[i] == k) sub.push_back(v[i]);
+      per_kind[k] = {{"mean", mean_of(sub)}, {"samples", sub.size()}};
+    }
+    j[rewards[r]] = {{"mean", m}, {"std_error", se}, {"per_kind", per_kind}};
+  }
+  return j;
+}
+
+ordered_json comparison_json(const evaluation::PairedComparison& c, double confidence) {
+  return {{"difference", c.difference}, {"ci_low", c.ci_low},       {"ci_high", c.ci_high},
+          {"confidence", confidence},   {"std_error", c.std_error}, {"p_value", c.p_value},
+          {"mean_policy", c.mean_a},    {"mean_compare", c.mean_b}, {"prompts", c.prompts},
+          {"pairs", c.pairs},           {"better", c.better},       {"worse", c.worse},
+          {"equal", c.equal}};
+}
+
+// Grid rows: prompts taken round-robin over task kinds (in file order within a kind), so a
+// held-out set dominated by one kind still shows every kind.
+std::vector<std::size_t> grid_rows(const std::vector<std::string>& prompt_kind, std::size_t count) {
+  std::map<std::string, std::vector<std::size_t>> by_kind;
+  std::vector<std::string> order;
+  for (std::size_t p = 0; p < prompt_kind.size(); ++p) {
+    if (!by_kind.count(prompt_kind[p])) order.push_back(prompt_kind[p]);
+    by_kind[prompt_kind[p]].push_back(p);
+  }
+  std::vector<std::size_t> rows;
+  for (std::size_t round = 0; rows.size() < std::min(count, prompt_kind.size()); ++round)
+    for (const auto& k : order)
+      if (round < by_kind[k].size() && rows.size() < count) rows.push_back(by_kind[k][round]);
+  return rows;
+}
+
+void write_text_file(const std::string& path, const std::string& text, bool force, const std::string& tool) {
+  AtomicOutput out(path, force, tool, "JSON");
+  {
+    std::ofstream f(out.temp_path());
+    f << text;
+    if (!f.flush()) throw IoError(with_errno(out.name() + ": write failed", errno));
+  }
+  out.commit();
+}
+}  // namespace
+
+cli::ToolSpec evaluate_spec() {
+  cli::ToolSpec spec;
+  spec.name = "evaluate";
+  spec.summary = "Sample a policy on a prompt set with fixed seeds (ODE), score the images, compare two checkpoints";
+  spec.footer = "Example: evaluate --policy base.safetensors --prompts heldout.txt --compare tuned.safetensors "
+                "--grid grid.png; see evaluate(1).";
+  spec.common.force = spec.common.seed = spec.common.threads = spec.common.device = spec.common.progress = true;
+  spec.setup = [](CLI::App& app, std::string&) {
+    auto o = std::make_shared<EvaluateOptions>();
+    add_policy_options(app, o->policy, /*required=*/true);
+    app.add_option("--compare", o->compare, "A second checkpoint, sampled on the same seeds; reports its difference "
+                   "to --policy with a confidence interval");
+    app.add_option("--prompts", o->prompts, "Prompts: a text file (one per line) or an HDF5 prompt file; - = stdin")
+        ->required();
+    app.add_option("--reward", o->rewards, "Reward to report (repeatable): shapes (strict), shapes-partial, "
+                   "compressibility, brightness, saturation")
+        ->check(CLI::IsMember(scoring::builtin_reward_names()))
+        ->capture_default_str();
+    auto& s = o->sampler;
+    app.add_option("--steps", s.steps, "ODE steps from noise to image")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--shift", s.shift, "Schedule shift")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--guidance", s.guidance, "Classifier-free guidance scale (1 = conditional only)")->capture_default_str();
+    app.add_option("--samples", o->samples, "Samples (seeds) per prompt")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--max-batch", s.max_batch, "Model rows per forward pass (a guided sample takes two)")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--confidence", o->confidence, "Confidence level of the comparison's interval")
+        ->check(CLI::Range(0.5, 0.9999))->capture_default_str();
+    app.add_option("--grid", o->grid, "Write an image grid (PNG) with the prompts as row labels");
+    app.add_option("--grid-prompts", o->grid_prompts, "Rows of the grid (prompts, round-robin over task kinds)")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--grid-samples", o->grid_samples, "Columns of the grid per checkpoint")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--grid-scale", o->grid_scale, "Pixel magnification in the grid")->check(CLI::Range(1, 16))->capture_default_str();
+    app.add_option("--report", o->report, "Write the JSON report (what --json prints) to this file");
+    return [o](cli::Context& ctx) -> int {
+      // Evaluation is comparable across runs only on fixed seeds: without --seed, seed 0.
+      o->sampler.seed = ctx.seed_given ? ctx.seed : 0;
+      const auto t_start = std::chrono::steady_clock::now();
+      const auto prompts = format::read_prompt_file(o->prompts);
+      const std::string prompts_name = o->prompts == "-" ? "<stdin>" : o->prompts;
+      if (prompts.text.empty()) throw DataError(prompts_name + ": no prompts");
+      const auto P = prompts.text.size();
+      std::vector<std::string> prompt_kind, item_kind, item_prompt;
+      std::vector<std::size_t> item_prompt_index;
+      std::vector<evaluation::SampleItem> items;
+      for (std::size_t p = 0; p < P; ++p) prompt_kind.push_back(kind_of(prompts.text[p]));
+      for (std::size_t p = 0; p < P; ++p)
+        for (std::int64_t k = 0; k < o->samples; ++k) {
+          items.push_back({static_cast<std::int64_t>(p), prompts.id[p], k});
+          item_kind.push_back(prompt_kind[p]);
+          item_prompt.push_back(prompts.text[p]);
+          item_prompt_index.push_back(p);
+        }
+      std::vector<std::string> kinds;
+      for (const auto& k : shapes::task_kind_names())
+        if (std::count(prompt_kind.begin(), prompt_kind.end(), k)) kinds.push_back(k);
+      if (std::count(prompt_kind.begin(), prompt_kind.end(), "other")) kinds.push_back("other");
+
+      std::vector<std::string> paths{o->policy.path};
+      if (!o->compare.empty()) paths.push_back(o->compare);
+      std::vector<Run> runs;
+      cli::Progress progress(ctx, "images", items.size() * paths.size());
+      for (const auto& path : paths) {
+        auto policy_options = o->policy;
+        policy_options.path = path;
+        auto policy = load_policy(policy_options, ctx);
+        const auto shape = policy->latent_shape();
+        if (shape.size() != 3 || shape[0] != 3)
+          throw UsageError(path + ": latents of shape [" + std::to_string(shape[0]) +
+                           ", ...] are not RGB images; this build scores pixel-space policies only");
+        Run run;
+        run.path = path;
+        run.digest = policy->digest();
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto cond = model::conditioning_for(*policy, prompts, 0, P, prompts_name);
+        const auto done_before = items.size() * runs.size();
+        const auto latents = evaluation::sample_ode(*policy, cond, items, o->sampler, [&](std::size_t done) {
+          progress.update(done_before + done);
+          return signals::pending() == 0;
+        });
+        signals::check();
+        run.images = evaluation::to_images(latents);
+        run.scores = scoring::score_images(o->rewards, run.images, item_prompt);
+        run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        runs.push_back(std::move(run));
+      }
+      progress.finish();
+
+      ordered_json report;
+      report["schema_version"] = 1;
+      report["prompts"] = {{"path", prompts_name}, {"count", P}};
+      report["sampling"] = {{"steps", o->sampler.steps},       {"shift", o->sampler.shift},
+                            {"guidance", o->sampler.guidance}, {"samples_per_prompt", o->samples},
+                            {"seed", std::to_string(o->sampler.seed)}, {"sampler", "ode-euler"}};
+      report["rewards"] = o->rewards;
+      report["policy"] = {{"path", runs[0].path}, {"digest", runs[0].digest}, {"metrics", summarise(runs[0], o->rewards, item_kind, kinds)}};
+      if (runs.size() > 1) {
+        report["compare"] = {{"path", runs[1].path}, {"digest", runs[1].digest},
+                             {"metrics", summarise(runs[1], o->rewards, item_kind, kinds)}};
+        ordered_json cmp;
+        for (std::size_t r = 0; r < o->rewards.size(); ++r) {
+          auto overall = comparison_json(
+              evaluation::paired_compare(runs[0].scores[r], runs[1].scores[r], item_prompt_index, o->confidence),
+              o->confidence);
+          ordered_json per_kind = ordered_json::object();
+          for (const auto& k : kinds) {
+            std::vector<double> a, b;
+            std::vector<std::size_t> idx;
+            for (std::size_t i = 0; i < items.size(); ++i)
+              if (item_kind[i] == k) {
+                a.push_back(runs[0].scores[r][i]);
+                b.push_back(runs[1].scores[r][i]);
+                idx.push_back(item_prompt_index[i]);
+              }
+            per_kind[k] = comparison_json(evaluation::paired_compare(a, b, idx, o->confidence), o->confidence);
+          }
+          overall["per_kind"] = per_kind;
+          cmp[o->rewards[r]] = overall;
+        }
+        report["comparison"] = cmp;
+      }
+      ordered_json per_prompt = ordered_json::array();
+      for (std::size_t p = 0; p < P; ++p) {
+        ordered_json e{{"id", prompts.id[p]}, {"text", prompts.text[p]}, {"kind", prompt_kind[p]}};
+        for (std::size_t k = 0; k < runs.size(); ++k) {
+          ordered_json scores;
+          for (std::size_t r = 0; r < o->rewards.size(); ++r) {
+            const auto first = runs[k].scores[r].begin() + static_cast<std::ptrdiff_t>(p * static_cast<std::size_t>(o->samples));
+            scores[o->rewards[r]] = std::vector<double>(first, first + o->samples);
+          }
+          e[k == 0 ? "policy" : "compare"] = scores;
+        }
+        per_prompt.push_back(e);
+      }
+      report["per_prompt"] = per_prompt;
+      double sample_seconds = 0;
+      for (const auto& r : runs) sample_seconds += r.seconds;
+      const double images_per_s = static_cast<double>(items.size() * runs.size()) / sample_seconds;
+      report["timing"] = {{"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count()},
+                          {"images_per_s", images_per_s}};
+
+      if (!o->grid.empty()) {
+        const auto rows = grid_rows(prompt_kind, o->grid_prompts);
+        const auto cols = std::min<std::size_t>(o->grid_samples, static_cast<std::size_t>(o->samples));
+        std::vector<std::string> labels;
+        for (auto p : rows) labels.push_back(prompts.text[p]);
+        std::vector<evaluation::GridBlock> blocks;
+        for (const auto& run : runs) {
+          evaluation::GridBlock b;
+          b.title = run.path;
+          for (auto p : rows) {
+            const auto first = run.images.begin() + static_cast<std::ptrdiff_t>(p * static_cast<std::size_t>(o->samples));
+            b.images.emplace_back(first, first + static_cast<std::ptrdiff_t>(cols));
+          }
+          blocks.push_back(std::move(b));
+        }
+        evaluation::write_png(o->grid, evaluation::compose_grid(labels, blocks, o->grid_scale), ctx.force, ctx.tool);
+      }
+      const auto text = report.dump(2) + "\n";
+      if (!o->report.empty()) write_text_file(o->report, text, ctx.force, ctx.tool);
+      if (ctx.json) {
+        std::fputs(text.c_str(), stdout);
+      } else {
+        // A table for people: each reward's mean per task kind (and the paired difference).
+        std::string head = "kind                 samples";
+        for (const auto& r : o->rewards) head += "  " + r;
+        std::printf("%s\n", head.c_str());
+        auto row = [&](const std::string& label, const std::string& kind) {
+          std::size_t n = 0;
+          for (const auto& k : item_kind) n += kind.empty() || k == kind;
+          std::printf("%-20s %8zu", label.c_str(), n);
+          for (const auto& r : o->rewards) {
+            const auto& m = report["policy"]["metrics"][r];
+            const double a = kind.empty() ? m["mean"].get<double>() : m["per_kind"][kind]["mean"].get<double>();
+            std::string cell = std::to_string(a).substr(0, 5);
+            if (runs.size() > 1) {
+              const auto& c = report["compare"]["metrics"][r];
+              const double b = kind.empty() ? c["mean"].get<double>() : c["per_kind"][kind]["mean"].get<double>();
+              cell += " -> " + std::to_string(b).substr(0, 5);
+            }
+            std::printf("  %*s", static_cast<int>(std::max<std::size_t>(r.size(), cell.size())), cell.c_str());
+          }
+          std::printf("\n");
+        };
+        for (const auto& k : kinds) row(k, k);
+        row("all", "");
+        if (runs.size() > 1)
+          for (const auto& r : o->rewards) {
+            const auto& c = report["comparison"][r];
+            std::printf("%s: compare - policy = %+.4f, %g%% CI [%+.4f, %+.4f], p = %.3g (%zu prompts: %zu better, %zu worse)\n",
+                        r.c_str(), c["difference"].get<double>(), 100 * o->confidence, c["ci_low"].get<double>(),
+                        c["ci_high"].get<double>(), c["p_value"].get<double>(), c["prompts"].get<std::size_t>(),
+                        c["better"].get<std::size_t>(), c["worse"].get<std::size_t>());
+          }
+      }
+      log::summary("evaluated " + std::to_string(items.size()) + " samples x " + std::to_string(runs.size()) +
+                   " checkpoint(s), " + std::to_string(static_cast<int>(images_per_s)) + " images/s");
+      return 0;
+    };
+  };
+  return spec;
+}
+
+}  // namespace treerpo::tools

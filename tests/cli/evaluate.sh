@@ -1,0 +1,71 @@
+# evaluate.sh -- evaluate: the report validates against its schema, reruns are identical, the
+# result does not depend on --max-batch, a checkpoint compared with itself differs by exactly 0,
+# the grid is a PNG of the documented layout, and bad input fails cleanly with nothing written.
+source "$(dirname "$0")/lib.sh"
+treerpo-model init --seed 1 --width 32 --depth 1 --heads 2 --image-size 16 -o a.safetensors -q
+treerpo-model init --seed 2 --width 32 --depth 1 --heads 2 --image-size 16 -o b.safetensors -q
+printf 'a red circle\nthree squares\na circle left of a triangle\nnot a shapes prompt\n' >p.txt
+common=(--prompts p.txt --samples 3 --steps 4 --threads 1 --reward shapes --reward shapes-partial --reward brightness)
+evaluate --policy a.safetensors "${common[@]}" --compare b.safetensors --guidance 2 --json --report r.json \
+  --grid g.png --grid-samples 2 >j1.json 2>/dev/null && pass || fail "evaluate"
+cmp -s j1.json r.json && pass || fail "--report differs from --json"
+"$PYTHON" - "$SRC/schemas/evaluate-report-1.json" <<'PY' && pass || fail "report"
+import json, sys, jsonschema
+r = json.load(open('j1.json'))
+jsonschema.validate(r, json.load(open(sys.argv[1])))
+assert r['prompts']['count'] == 4 and r['sampling']['seed'] == '0'  # fixed default seed
+assert [p['kind'] for p in r['per_prompt']] == ['colors', 'counting', 'position', 'other']
+assert r['per_prompt'][3]['policy']['shapes'] == [0, 0, 0]  # outside the grammar
+b = r['policy']['metrics']['brightness']
+vals = [v for p in r['per_prompt'] for v in p['policy']['brightness']]
+assert abs(b['mean'] - sum(vals) / len(vals)) < 1e-12
+c = r['comparison']['brightness']
+per_prompt = [sum(p['compare']['brightness']) / 3 - sum(p['policy']['brightness']) / 3 for p in r['per_prompt']]
+assert abs(c['difference'] - sum(per_prompt) / 4) < 1e-12, c
+assert c['ci_low'] <= c['difference'] <= c['ci_high'] and c['prompts'] == 4 and c['pairs'] == 12
+assert set(c['per_kind']) == {'colors', 'counting', 'position', 'other'}
+PY
+# Reruns are identical; the batch size changes nothing but rounding.
+evaluate --policy a.safetensors "${common[@]}" --compare b.safetensors --guidance 2 --json 2>/dev/null >j2.json
+evaluate --policy a.safetensors "${common[@]}" --compare b.safetensors --guidance 2 --json --max-batch 2 2>/dev/null >j3.json
+"$PYTHON" - <<'PY' && pass || fail "rerun or --max-batch changed the scores"
+import json
+a, b, c = (json.load(open(f)) for f in ('j1.json', 'j2.json', 'j3.json'))
+assert a['per_prompt'] == b['per_prompt']
+for p, q in zip(a['per_prompt'], c['per_prompt']):
+    for k in ('policy', 'compare'):
+        assert all(abs(x - y) < 2e-3 for x, y in zip(p[k]['brightness'], q[k]['brightness'])), (p, q)
+PY
+# A checkpoint against itself: every difference is exactly 0.
+evaluate --policy a.safetensors "${common[@]}" --compare a.safetensors --json 2>/dev/null | "$PYTHON" -c "
+import json, sys; r = json.load(sys.stdin)
+for c in r['comparison'].values():
+    assert c['difference'] == 0 and c['ci_low'] == 0 and c['ci_high'] == 0 and c['equal'] == 4, c
+" && pass || fail "self-comparison"
+# Another seed gives other samples.
+evaluate --policy a.safetensors "${common[@]}" --seed 9 --json 2>/dev/null | "$PYTHON" -c "
+import json, sys; r = json.load(sys.stdin); a = json.load(open('j1.json'))
+assert r['per_prompt'][0]['policy']['brightness'] != a['per_prompt'][0]['policy']['brightness']
+" && pass || fail "--seed ignored"
+# The grid: 8-bit RGB PNG, wide enough for the labels and 2 x 2 cells of 32 pixels.
+"$PYTHON" - <<'PY' && pass || fail "grid"
+import struct
+data = open('g.png', 'rb').read()
+assert data[:8] == b'\x89PNG\r\n\x1a\n'
+w, h, depth, colour = struct.unpack('>IIBB', data[16:26])
+assert depth == 8 and colour == 2 and w > 180 + 4 * 32 and h > 4 * 32, (w, h)
+PY
+# The table for people.
+evaluate --policy a.safetensors "${common[@]}" -q >table.txt && grep -q '^all  *12 ' table.txt && pass || fail "table: $(cat table.txt)"
+# Errors: one line, documented code, nothing written.
+run_case missing-prompts 66 'nope.txt' -- evaluate --policy a.safetensors --prompts nope.txt
+run_case missing-policy 66 'nope.safetensors' -- evaluate --policy nope.safetensors --prompts p.txt
+: >empty.txt
+run_case empty-prompts 65 'empty.txt: no prompts' -- evaluate --policy a.safetensors --prompts empty.txt
+run_case unknown-reward 64 'pickscore' -- evaluate --policy a.safetensors --prompts p.txt --reward pickscore
+before=$(md5sum g.png)
+run_case grid-exists 64 'g.png' -- evaluate --policy a.safetensors "${common[@]}" --grid g.png
+[ "$(md5sum g.png)" = "$before" ] && pass || fail "existing grid changed"
+run_case bad-dir 73 'nodir' -- evaluate --policy a.safetensors "${common[@]}" --report nodir/r.json
+[ ! -e nodir ] && pass || fail "bad-dir created something"
+finish
