@@ -13,6 +13,7 @@ enum class Domain : std::uint64_t {
   minibatch = 4,       ///< training minibatch order
   sft_noise = 5,       ///< fresh noise of supervised terms
   evaluation = 6,      ///< initial noise of evaluation samples, keyed by (prompt id, sample)
+  window = 7,          ///< the random sliding-window position of an iteration
 };
 
 /// A well-mixed 64-bit key for (seed, domain, indices...). Pure function, platform-independent.

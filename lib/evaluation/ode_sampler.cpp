@@ -27,42 +27,26 @@ torch::Tensor sample_ode(model::Policy& policy, const model::Conditioning& cond,
   const auto sigmas = flow::shifted_sigmas(c.steps, c.shift);
   const auto shape = policy.latent_shape();
   const auto device = policy.placement().device;
-  const bool guided = c.guidance != 1.0;
-  // A guided sample takes two model rows (conditional and unconditional) in the same batch.
-  const auto wave = std::max<std::int64_t>(1, guided ? c.max_batch / 2 : c.max_batch);
+  // Waves of samples bound the memory of states; each step's model calls are chunked further.
+  const auto wave = std::max<std::int64_t>(1, c.guidance != 1.0 ? c.max_batch / 2 : c.max_batch);
   std::vector<std::int64_t> out_shape{static_cast<std::int64_t>(items.size())};
   out_shape.insert(out_shape.end(), shape.begin(), shape.end());
   auto out = torch::empty(out_shape, torch::kFloat);
   torch::NoGradGuard no_grad;
   for (std::size_t begin = 0; begin < items.size(); begin += static_cast<std::size_t>(wave)) {
     const std::size_t end = std::min(items.size(), begin + static_cast<std::size_t>(wave));
-    const auto n = static_cast<std::int64_t>(end - begin);
     std::vector<torch::Tensor> x0;
-    std::vector<std::int64_t> rows;
+    std::vector<model::Conditioning> rows;
     for (std::size_t i = begin; i < end; ++i) {
       x0.push_back(initial_noise(c.seed, items[i].prompt_id, items[i].sample, shape));
-      rows.push_back(items[i].row);
+      rows.push_back(cond.slice(items[i].row, items[i].row + 1));
     }
     auto x = torch::stack(x0).to(device);
-    const auto index = torch::tensor(rows);
-    std::vector<model::Conditioning> parts;
-    for (auto r : rows) parts.push_back(cond.slice(r, r + 1));
-    auto wave_cond = model::Conditioning::cat(parts);
-    if (guided) wave_cond = model::Conditioning::cat({wave_cond, policy.null_conditioning(n, wave_cond)});
-    wave_cond = wave_cond.to(device);
+    const auto wave_cond = model::Conditioning::cat(rows);
     for (std::int64_t i = 0; i < c.steps; ++i) {
       const auto s = sigmas[static_cast<std::size_t>(i)];
-      const flow::StepSigmas step{s, sigmas[static_cast<std::size_t>(i) + 1], sigmas[1]};
-      torch::Tensor v;
-      if (guided) {
-        const auto vv = policy.velocity(torch::cat({x, x}), torch::full({2 * n}, s, torch::kFloat).to(device), wave_cond)
-                            .to(torch::kFloat);
-        const auto vc = vv.slice(0, 0, n), vu = vv.slice(0, n, 2 * n);
-        v = vu + c.guidance * (vc - vu);
-      } else {
-        v = policy.velocity(x, torch::full({n}, s, torch::kFloat).to(device), wave_cond).to(torch::kFloat);
-      }
-      x = flow::ode_step(x, v, step);
+      const auto v = model::guided_velocity(policy, x, s, wave_cond, c.guidance, c.max_batch);
+      x = flow::ode_step(x, v, {s, sigmas[static_cast<std::size_t>(i) + 1], sigmas[1]});
     }
     out.slice(0, static_cast<std::int64_t>(begin), static_cast<std::int64_t>(end)).copy_(x.to(torch::kCPU));
     if (on_wave && !on_wave(end)) break;
@@ -71,14 +55,7 @@ torch::Tensor sample_ode(model::Policy& policy, const model::Conditioning& cond,
 }
 
 std::vector<shapes::Image> to_images(const torch::Tensor& latents) {
-  if (latents.dim() != 4 || latents.size(1) != 3)
-    throw std::invalid_argument("images need pixel-space latents [N, 3, H, W]");
-  const auto bytes = ((latents.to(torch::kCPU, torch::kFloat) + 1.0) * 127.5)
-                         .round()
-                         .clamp(0, 255)
-                         .to(torch::kByte)
-                         .permute({0, 2, 3, 1})
-                         .contiguous();
+  const auto bytes = model::to_pixels(latents);
   const auto N = bytes.size(0), H = bytes.size(1), W = bytes.size(2);
   std::vector<shapes::Image> images(static_cast<std::size_t>(N));
   const auto* p = bytes.data_ptr<std::uint8_t>();

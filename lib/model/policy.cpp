@@ -32,6 +32,16 @@ Conditioning Conditioning::slice(std::int64_t begin, std::int64_t end) const {
   return c;
 }
 
+Conditioning Conditioning::index_select(const torch::Tensor& rows) const {
+  Conditioning c;
+  auto pick = [&](const torch::Tensor& t) { return t.defined() ? t.index_select(0, rows.to(t.device())) : t; };
+  c.tokens = pick(tokens);
+  c.hidden = pick(hidden);
+  c.mask = pick(mask);
+  c.pooled = pick(pooled);
+  return c;
+}
+
 Conditioning Conditioning::cat(const std::vector<Conditioning>& parts) {
   Conditioning c;
   auto join = [&](torch::Tensor Conditioning::*member) {
@@ -199,6 +209,40 @@ std::unique_ptr<Policy> load_policy(const std::string& path, const PolicyOptions
   if (std::memcmp(head, "PK\x03\x04", 4) == 0) return std::make_unique<TorchScriptPolicy>(path, options);
   if (format::looks_like_safetensors(path)) return BuiltinPolicy::load(path, options.placement);
   throw DataError(path + ": not a policy (expected a treerpo safetensors checkpoint or a TorchScript archive)");
+}
+
+torch::Tensor guided_velocity(Policy& policy, const torch::Tensor& x, double sigma, const Conditioning& cond,
+                              double guidance, std::int64_t max_rows) {
+  if (max_rows < 1) throw std::invalid_argument("max batch must be >= 1");
+  const bool guided = guidance != 1.0;
+  const auto chunk = std::max<std::int64_t>(1, guided ? max_rows / 2 : max_rows);
+  const auto B = x.size(0);
+  const auto device = x.device();
+  std::vector<torch::Tensor> parts;
+  for (std::int64_t b = 0; b < B; b += chunk) {
+    const auto e = std::min(B, b + chunk), n = e - b;
+    auto c = cond.slice(b, e);
+    auto xs = x.slice(0, b, e);
+    if (guided) {
+      c = Conditioning::cat({c, policy.null_conditioning(n, c)});
+      xs = torch::cat({xs, xs});
+    }
+    const auto v = policy.velocity(xs, torch::full({xs.size(0)}, sigma, torch::kFloat).to(device), c.to(device))
+                       .to(torch::kFloat);
+    parts.push_back(guided ? v.slice(0, n, 2 * n) + guidance * (v.slice(0, 0, n) - v.slice(0, n, 2 * n)) : v);
+  }
+  return parts.size() == 1 ? parts[0] : torch::cat(parts);
+}
+
+torch::Tensor to_pixels(const torch::Tensor& latents) {
+  if (latents.dim() != 4 || latents.size(1) != 3)
+    throw std::invalid_argument("images need pixel-space latents [N, 3, H, W]");
+  return ((latents.to(torch::kCPU, torch::kFloat) + 1.0) * 127.5)
+      .round()
+      .clamp(0, 255)
+      .to(torch::kByte)
+      .permute({0, 2, 3, 1})
+      .contiguous();
 }
 
 }  // namespace treerpo::model

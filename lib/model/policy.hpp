@@ -24,6 +24,8 @@ struct Conditioning {
   std::int64_t batch() const;
   /// Rows [begin, end) of every defined tensor.
   Conditioning slice(std::int64_t begin, std::int64_t end) const;
+  /// The given rows (int64 indices, repeats allowed) of every defined tensor.
+  Conditioning index_select(const torch::Tensor& rows) const;
   /// Concatenates along the batch axis (same kinds of tensors in each).
   static Conditioning cat(const std::vector<Conditioning>& parts);
   Conditioning to(const torch::Device& device) const;
@@ -85,6 +87,15 @@ class Policy {
 Conditioning conditioning_for(const Policy& policy, const format::Prompts& prompts, std::size_t begin, std::size_t end,
                               const std::string& source);
 
+/// The velocity of a batch of any size with classifier-free guidance scale `guidance`
+/// (v_u + w (v_c - v_u), the null conditioning's v_u in the same forward pass; w = 1 takes the
+/// conditional velocity alone), evaluated in chunks of at most `max_rows` model rows (a guided
+/// sample takes two). x [B, ...] with `cond` of B rows, at one noise level `sigma`. Returns
+/// float32 [B, ...] on x's device, differentiable when grad mode is on.
+/// \throws std::invalid_argument when max_rows < 1
+torch::Tensor guided_velocity(Policy& policy, const torch::Tensor& x, double sigma, const Conditioning& cond,
+                              double guidance, std::int64_t max_rows);
+
 /// How to load a policy.
 struct PolicyOptions {
   Placement placement;
@@ -100,6 +111,10 @@ struct PolicyOptions {
 /// Loads a built-in checkpoint (safetensors) or a TorchScript archive (zip), told apart by
 /// their first bytes. \throws NoInputError, DataError, UsageError
 std::unique_ptr<Policy> load_policy(const std::string& path, const PolicyOptions& options = {});
+
+/// Pixel-space latents in [-1, 1] ([N, 3, H, W]) as 8-bit RGB images [N, H, W, 3] (rounded,
+/// clamped; contiguous, CPU): the decoder of the built-in model. \throws std::invalid_argument
+torch::Tensor to_pixels(const torch::Tensor& latents);
 
 /// Converts between torch tensors and safetensors entries (contiguous CPU copies).
 struct SafeTensorCodec {

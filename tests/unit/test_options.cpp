@@ -14,6 +14,7 @@
 #include "tools/shapes_tool.hpp"
 #include "tools/update.hpp"
 #include "tools/evaluate.hpp"
+#include "tools/tree_rollout.hpp"
 #include "tools/synth.hpp"
 
 using namespace treerpo;
@@ -21,7 +22,7 @@ using namespace treerpo;
 namespace {
 std::vector<cli::ToolSpec> all_tools() {
   return {tools::inspect_spec(), tools::merge_spec(), tools::synth_spec(), tools::model_spec(), tools::shapes_spec(), tools::update_spec(),
-          tools::evaluate_spec()};
+          tools::evaluate_spec(), tools::tree_rollout_spec()};
 }
 }  // namespace
 

@@ -1,0 +1,292 @@
+// tree_rollout.cpp -- the tree-rollout stage: options, window and noise resolution, waves of
+// prompts through the sampler, the trajectory file.
+#include "tools/tree_rollout.hpp"
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <optional>
+#include <nlohmann/json.hpp>
+
+#include "core/digest.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/signals.hpp"
+#include "flow/schedule.hpp"
+#include "format/prompt_file.hpp"
+#include "model/torchscript_policy.hpp"
+#include "rollout/tree_sampler.hpp"
+#include "tools/policy_options.hpp"
+#include "tools/stage_io.hpp"
+
+namespace treerpo::tools {
+namespace {
+struct RolloutOptions {
+  PolicyCliOptions policy;
+  std::string prompts;
+  std::int64_t iteration = 0;
+  std::string mode = "tree";
+  std::int64_t steps = 10;
+  double shift = 3.0;
+  std::int64_t depth = 4;
+  std::vector<std::int64_t> branching{2};
+  std::int64_t leaves = 0;  // 0: 16 for window/independent, prod(branching) for a tree
+  double noise = 0.7;
+  std::optional<double> noise_growth;  // default 0.5 for a tree, 0 for the baselines
+  std::vector<double> noise_levels;
+  std::string kernel = "flowgrpo";
+  std::string reduction = "mean";
+  rollout::WindowSchedule window;
+  double guidance = 1.0;
+  std::int64_t max_batch = 256;
+  std::int64_t wave_prompts = 64;
+  std::string latent_dtype = "float32";
+  bool velocity = false;
+  bool images = true;
+  int zstd_level = 3;
+};
+
+// The tree shape, window and noise of the chosen mode, checked. Returns the sampler config
+// without seed, policy facts or batching.
+rollout::SamplerConfig resolve(const RolloutOptions& o, std::uint64_t seed, double& beta) {
+  rollout::SamplerConfig c;
+  if (o.steps < 1) throw UsageError("--steps: must be >= 1");
+  c.sigmas = flow::shifted_sigmas(o.steps, o.shift);
+  c.kernel = flow::parse_kernel(o.kernel);
+  c.reduction = flow::parse_reduction(o.reduction);
+  const bool tree = o.mode == "tree", independent = o.mode == "independent";
+  beta = o.noise_growth.value_or(tree ? 0.5 : 0.0);
+  const std::int64_t d = independent ? o.steps : o.depth;
+  if (d < 1) throw UsageError("--depth: must be >= 1");
+  if (tree) {
+    if (o.branching.size() != 1 && o.branching.size() != static_cast<std::size_t>(d))
+      throw UsageError("--branching: give one value or one per layer (" + std::to_string(d) + ")");
+    for (auto b : o.branching)
+      if (b < 1) throw UsageError("--branching: every value must be >= 1, got " + std::to_string(b));
+    c.branching = o.branching.size() == 1 ? std::vector<std::int64_t>(static_cast<std::size_t>(d), o.branching[0])
+                                          : o.branching;
+    std::int64_t leaves = 1;
+    for (auto b : c.branching) leaves *= b;
+    if (o.leaves != 0 && o.leaves != leaves)
+      throw UsageError("--leaves " + std::to_string(o.leaves) + ": a tree with --branching has " +
+                       std::to_string(leaves) + " leaves per prompt");
+    c.roots = 1;
+  } else {
+    c.branching.assign(static_cast<std::size_t>(d), 1);
+    c.roots = o.leaves == 0 ? 16 : o.leaves;
+    if (c.roots < 1) throw UsageError("--leaves: must be >= 1");
+  }
+  if (independent) {
+    c.window_start = 0;
+  } else {
+    if (d > o.steps)
+      throw UsageError("--depth " + std::to_string(d) + ": the window is longer than the " + std::to_string(o.steps) +
+                       " steps of the schedule");
+    if (o.window.start < 0 || o.window.start + d > o.steps)
+      throw UsageError("--window-start " + std::to_string(o.window.start) + ": the window of depth " +
+                       std::to_string(d) + " would pass the last of the " + std::to_string(o.steps) + " steps");
+    try {
+      c.window_start = rollout::window_start(o.window, o.iteration, o.steps, d, seed);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(std::string("window: ") + e.what());
+    }
+  }
+  if (!o.noise_levels.empty()) {
+    if (o.noise_levels.size() != static_cast<std::size_t>(d))
+      throw UsageError("--noise-levels: expected " + std::to_string(d) + " values (one per " +
+                       (independent ? "step" : "window layer") + "), got " + std::to_string(o.noise_levels.size()));
+    c.noise_levels = o.noise_levels;
+  } else {
+    c.noise_levels = rollout::dynamic_noise(o.noise, beta, d);
+  }
+  // Every SDE step must be a proper Gaussian: its std is part of the stored log-probability.
+  for (std::int64_t k = 0; k < d; ++k) {
+    const auto i = static_cast<std::size_t>(c.window_start + k);
+    const auto a = c.noise_levels[static_cast<std::size_t>(k)];
+    if (!(a > 0)) throw UsageError("noise level of layer " + std::to_string(k) + " must be > 0, got " + std::to_string(a));
+    const auto t = flow::transition(c.kernel, torch::zeros({1}), torch::zeros({1}), {c.sigmas[i], c.sigmas[i + 1], c.sigmas[1]}, a);
+    if (!(t.std > 0))
+      throw UsageError("--kernel " + o.kernel + ": step " + std::to_string(i) + " (sigma " + std::to_string(c.sigmas[i]) +
+                       " -> " + std::to_string(c.sigmas[i + 1]) + ") has no noise; end the window before the last step");
+  }
+  if (o.max_batch < 1) throw UsageError("--max-batch: must be >= 1");
+  if (o.wave_prompts < 1) throw UsageError("--wave-prompts: must be >= 1");
+  if (o.zstd_level < 0 || o.zstd_level > 22) throw UsageError("--zstd-level: expected 0..22");
+  c.guidance = o.guidance;
+  c.max_batch = o.max_batch;
+  c.storage = o.latent_dtype == "float16" ? std::optional<torch::ScalarType>(torch::kHalf) : std::nullopt;
+  c.store_velocity = o.velocity;
+  c.seed = seed;
+  return c;
+}
+}  // namespace
+
+cli::ToolSpec tree_rollout_spec() {
+  cli::ToolSpec spec;
+  spec.name = "tree-rollout";
+  spec.summary = "Sample a policy on prompts as trees with shared prefixes (or as window / independent "
+                 "baselines) and write a trajectory file";
+  spec.footer = "Example: tree-rollout --policy base.safetensors --prompts train.txt --iteration 0 -o rollout.h5; "
+                "see tree-rollout(1).";
+  spec.common.output = spec.common.seed = spec.common.threads = spec.common.device = spec.common.shard =
+      spec.common.progress = true;
+  spec.setup = [](CLI::App& app, std::string& output) {
+    auto o = std::make_shared<RolloutOptions>();
+    add_policy_options(app, o->policy, /*required=*/true);
+    app.add_option("--prompts", o->prompts, "Prompts: a text file (one per line) or an HDF5 prompt file; - = stdin")
+        ->required();
+    app.add_option("--iteration", o->iteration, "Training iteration j (positions the sliding window)")->capture_default_str();
+    app.add_option("--mode", o->mode, "tree (this method), window (MixGRPO) or independent (Flow-GRPO)")
+        ->check(CLI::IsMember({"tree", "window", "independent"}))->capture_default_str();
+    app.add_option("--steps", o->steps, "Schedule steps T")->capture_default_str();
+    app.add_option("--shift", o->shift, "Schedule shift")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--depth", o->depth, "Window layers d (tree depth); independent mode uses every step")
+        ->capture_default_str();
+    app.add_option("--branching", o->branching, "Tree: children per node, one value or one per layer (B[,B...])")
+        ->delimiter(',')->capture_default_str();
+    app.add_option("--leaves", o->leaves, "Trajectories per prompt for window/independent (default 16); a tree has "
+                   "prod(branching)");
+    app.add_option("--noise", o->noise, "Noise level a_0 of the first SDE layer")->capture_default_str();
+    app.add_option("--noise-growth", o->noise_growth, "Dynamic noise beta: a_k = a_0 (1 + beta k / max(d - 1, 1)); "
+                   "default 0.5 for a tree, 0 for the baselines");
+    app.add_option("--noise-levels", o->noise_levels, "Explicit noise level per layer (A[,A...]); overrides "
+                   "--noise and --noise-growth")->delimiter(',');
+    app.add_option("--kernel", o->kernel, "SDE step kernel: flowgrpo, dance or cps")
+        ->check(CLI::IsMember({"flowgrpo", "dance", "cps"}))->capture_default_str();
+    app.add_option("--logprob-reduction", o->reduction, "Reduce per-element log-densities by mean or sum")
+        ->check(CLI::IsMember({"mean", "sum"}))->capture_default_str();
+    app.add_option("--window-start", o->window.start, "First window step l_0")->capture_default_str();
+    app.add_option("--window-stride", o->window.stride, "Steps the window moves each interval")->capture_default_str();
+    app.add_option("--window-interval", o->window.interval, "Iterations tau between moves")->capture_default_str();
+    app.add_option("--window-schedule", o->window.rule, "progressive, fixed or random (seeded by the iteration)")
+        ->check(CLI::IsMember({"progressive", "fixed", "random"}))->capture_default_str();
+    app.add_option("--window-overflow", o->window.overflow, "When the window would pass the last step: rollback "
+                   "to l_0 or clamp")->check(CLI::IsMember({"rollback", "clamp"}))->capture_default_str();
+    app.add_option("--guidance", o->guidance, "Classifier-free guidance scale (1 = conditional only)")->capture_default_str();
+    app.add_option("--max-batch", o->max_batch, "Model rows per forward pass (a guided state takes two)")
+        ->capture_default_str();
+    app.add_option("--wave-prompts", o->wave_prompts, "Prompts sampled together (bounds the memory of states)")
+        ->capture_default_str();
+    app.add_option("--latent-dtype", o->latent_dtype, "Latent storage: float32 or float16 (rounded before the "
+                   "log-probability, so it stays exact)")
+        ->check(CLI::IsMember({"float32", "float16"}))->capture_default_str();
+    app.add_flag("--velocity", o->velocity, "Also store the model velocity evaluated at every node");
+    app.add_flag("--images,!--no-images", o->images, "Store decoded uint8 images of the leaves (pixel-space policies; "
+                 "default on)");
+    app.add_option("--zstd-level", o->zstd_level, "Zstandard level of the datasets; 0 = uncompressed")
+        ->capture_default_str();
+    return [o, &output](cli::Context& ctx) -> int {
+      cli::check_stdout_free(ctx, output);
+      double beta = 0;
+      auto config = resolve(*o, ctx.seed, beta);
+      const auto start = std::chrono::steady_clock::now();
+      const auto source = format::read_prompt_file(o->prompts);
+      const std::string prompts_name = o->prompts == "-" ? "<stdin>" : o->prompts;
+      if (source.text.empty()) throw DataError(prompts_name + ": no prompts");
+      auto policy = load_policy(o->policy, ctx);
+      const auto shape = policy->latent_shape();
+      config.images = o->images && shape.size() == 3 && shape[0] == 3;
+      if (o->images && !config.images) log::info("latents are not RGB: no /leaves/image (score decodes them)");
+
+      format::Trajectory t;
+      const auto range = ctx.shard.range(source.text.size());
+      if (ctx.shard.count > 1)
+        log::info("shard " + ctx.shard.text() + ": prompts [" + std::to_string(range.first) + ", " +
+                  std::to_string(range.second) + ")");
+      t.prompts = format::select_prompts(source, range.first, range.second);
+      auto& r = t.rollout;
+      r.mode = o->mode;
+      r.kernel = o->kernel;
+      r.logprob_reduction = o->reduction;
+      r.steps = o->steps;
+      r.shift = o->shift;
+      r.sigmas = config.sigmas;
+      r.depth = static_cast<std::int64_t>(config.branching.size());
+      r.branching = config.branching;
+      std::int64_t per_root = 1;
+      for (auto b : config.branching) per_root *= b;
+      r.leaves_per_prompt = per_root * config.roots;
+      r.window_start = config.window_start;
+      r.noise_levels = config.noise_levels;
+      r.iteration = o->iteration;
+      r.seed = std::to_string(ctx.seed);
+      r.model_digest = policy->digest();
+      const auto* ts = dynamic_cast<const model::TorchScriptPolicy*>(policy.get());
+      r.timestep_convention = ts && ts->timestep_is_1000_sigma() ? "1000sigma" : "sigma";
+      r.latent_dtype = config.storage ? format::LatentDtype::float16 : format::LatentDtype::float32;
+      r.latent_shape = shape;
+      // Only what shapes the samples goes here (not --max-batch or threads): reruns with other
+      // batching give identical datasets.
+      r.settings = nlohmann::ordered_json{
+          {"sampler", "tree-rollout"},
+          {"roots_per_prompt", config.roots},
+          {"guidance", config.guidance},
+          {"window", {{"schedule", o->window.rule}, {"start", o->window.start}, {"stride", o->window.stride},
+                      {"interval", o->window.interval}, {"overflow", o->window.overflow}}},
+          {"noise", {{"a0", o->noise}, {"beta", beta}, {"explicit_levels", !o->noise_levels.empty()}}},
+          {"velocity", config.store_velocity},
+          {"reconstruction", "dynamic noise a_k = a_0 (1 + beta k / max(d - 1, 1)) reconstructs Dynamic-TreeRPO's "
+                             "Eq. 6 (ALGORITHM.md section 3)"}}
+                       .dump();
+
+      const auto P = range.second - range.first;
+      const auto nfe_per_prompt = rollout::expected_nfe(config);
+      cli::Progress progress(ctx, "evaluations", static_cast<std::uint64_t>(nfe_per_prompt) * P);
+      std::int64_t done_before = 0;
+      for (std::size_t begin = 0; begin < P; begin += static_cast<std::size_t>(o->wave_prompts)) {
+        const auto end = std::min(P, begin + static_cast<std::size_t>(o->wave_prompts));
+        const auto cond = model::conditioning_for(*policy, t.prompts, begin, end, prompts_name);
+        const std::vector<std::int64_t> ids(t.prompts.id.begin() + static_cast<std::ptrdiff_t>(begin),
+                                            t.prompts.id.begin() + static_cast<std::ptrdiff_t>(end));
+        const bool finished = rollout::sample_tree(*policy, cond, ids, static_cast<std::int64_t>(begin), config, t,
+                                                   [&](std::int64_t evaluations) {
+                                                     progress.update(static_cast<std::uint64_t>(done_before + evaluations));
+                                                     return signals::pending() == 0;
+                                                   });
+        signals::check();
+        if (!finished) throw Error(ExitCode::software, "sampling stopped without a signal");
+        done_before += nfe_per_prompt * static_cast<std::int64_t>(end - begin);
+      }
+      progress.finish();
+      const double sample_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::int64_t total_nfe = 0;
+      for (auto n : t.statistics.nfe) total_nfe += n;
+
+      std::vector<cli::InputRecord> inputs{{o->policy.path, sha256_of_file(o->policy.path)}};
+      if (o->prompts != "-") inputs.push_back({o->prompts, sha256_of_file(o->prompts)});
+      const std::size_t bytes = save_trajectory(output, t, ctx, inputs, format::WriteOptions{o->zstd_level},
+                                                nlohmann::json{{"sample", sample_seconds}}.dump());
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const auto independent_nfe = r.leaves_per_prompt * o->steps;
+      log::summary(o->mode + ": " + std::to_string(P) + " prompts, " + std::to_string(t.leaves.size()) + " leaves, NFE " +
+                   std::to_string(total_nfe) + " (" + std::to_string(nfe_per_prompt) + " per prompt; " +
+                   std::to_string(independent_nfe) + " as independent trajectories), window at step " +
+                   std::to_string(config.window_start) + ", " + std::to_string(bytes) + " bytes to " +
+                   (output == "-" ? std::string("<stdout>") : output));
+      if (ctx.json) {
+        nlohmann::ordered_json j{{"tool", ctx.tool},
+                                 {"output", output},
+                                 {"mode", o->mode},
+                                 {"prompts", P},
+                                 {"nodes", t.nodes.size()},
+                                 {"leaves", t.leaves.size()},
+                                 {"nfe", total_nfe},
+                                 {"nfe_per_prompt", nfe_per_prompt},
+                                 {"nfe_independent_per_prompt", independent_nfe},
+                                 {"window_start", config.window_start},
+                                 {"bytes", bytes},
+                                 {"seed", std::to_string(ctx.seed)},
+                                 {"shard", ctx.shard.text()},
+                                 {"seconds", seconds},
+                                 {"sample_seconds", sample_seconds}};
+        std::printf("%s\n", j.dump().c_str());
+      }
+      return 0;
+    };
+  };
+  return spec;
+}
+
+}  // namespace treerpo::tools

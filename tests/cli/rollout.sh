@@ -1,0 +1,78 @@
+# rollout.sh -- tree-rollout end to end: files validate against the schema and the format's
+# checks, NFE per prompt equals ALGORITHM.md's formula in every mode, a pipe gives the same file
+# as a path, --max-batch, --threads, waves and shards change nothing beyond float rounding,
+# float16 storage, and bad options or inputs fail with one line, a documented code, no output.
+source "$(dirname "$0")/lib.sh"
+treerpo-model init --seed 1 --width 32 --depth 1 --heads 2 --image-size 16 -o m.safetensors -q
+printf 'a red circle\nthree squares\na circle left of a triangle\ntwo crosses\na blue square\n' >p.txt
+base=(--policy m.safetensors --prompts p.txt --steps 6 --depth 3 --branching 2,2,1 --seed 4 -q)
+tree-rollout "${base[@]}" --window-start 1 --threads 1 -o a.h5 && pass || fail "tree-rollout"
+treerpo-inspect --json a.h5 >a.json && pass || fail "inspect rejects the file"
+"$PYTHON" - "$SRC/schemas/trajectory-inspect-1.json" <<'PY' && pass || fail "schema / NFE / structure"
+import json, sys, h5py, jsonschema
+jsonschema.validate(json.load(open('a.json')), json.load(open(sys.argv[1])))
+f = h5py.File('a.h5', 'r')
+r = f['rollout'].attrs
+assert r['mode'] == 'tree' and list(r['branching']) == [2, 2, 1] and r['window_start'] == 1
+# NFE = l + sum_k prod_{m<k} b_m + leaves (T - l - d) = 1 + (1 + 2 + 4) + 4 * 2 = 16
+assert list(f['statistics/nfe'][:]) == [16] * 5, f['statistics/nfe'][:]
+assert f['leaves/image'].shape == (20, 16, 16, 3) and f['nodes/latent'].shape == (5 * 11, 3, 16, 16)
+assert (f['nodes/step'][:][f['nodes/parent'][:] < 0] == 1).all()  # roots at the window start
+PY
+# The modes on the same prompts: NFE as the formula says.
+tree-rollout "${base[@]}" --mode window --leaves 3 --window-start 2 -o w.h5 && pass || fail "window mode"
+tree-rollout "${base[@]}" --mode independent --leaves 2 -o i.h5 && pass || fail "independent mode"
+"$PYTHON" - <<'PY' && pass || fail "baseline NFE and layout"
+import h5py
+w, i = h5py.File('w.h5', 'r'), h5py.File('i.h5', 'r')
+assert list(w['statistics/nfe'][:]) == [3 * 6] * 5 and w['leaves/node'].shape == (15,)
+assert list(i['statistics/nfe'][:]) == [2 * 6] * 5 and i['rollout'].attrs['depth'] == 6
+assert (i['nodes/noise_std'][:][i['nodes/parent'][:] >= 0] > 0).all()  # SDE at every step
+PY
+# A pipe gives the same datasets as a file.
+tree-rollout "${base[@]}" --window-start 1 --threads 1 -o - | cat >piped.h5 && same_content a.h5 piped.h5 && pass || fail "pipe differs"
+# Batching, threads, waves and shards change nothing beyond floating-point rounding.
+tree-rollout "${base[@]}" --window-start 1 --max-batch 3 --wave-prompts 2 -o b.h5 && pass || fail "small batches"
+tree-rollout "${base[@]}" --window-start 1 --threads 2 -o t.h5 && pass || fail "two threads"
+for s in 0 1 2; do tree-rollout "${base[@]}" --window-start 1 --shard $s/3 -o s$s.h5 || fail "shard $s"; done
+treerpo-merge s0.h5 s1.h5 s2.h5 -o merged.h5 -q && pass || fail "merge"
+"$PYTHON" - <<'PY' && pass || fail "results depend on batching, threads or shards"
+import h5py, numpy as np
+a = h5py.File('a.h5', 'r')
+for name in ('b.h5', 't.h5', 'merged.h5'):
+    b = h5py.File(name, 'r')
+    for d in ('nodes/parent', 'nodes/step', 'nodes/kind', 'nodes/noise_key', 'leaves/node', 'statistics/nfe', 'prompts/id'):
+        assert (a[d][:] == b[d][:]).all(), (name, d)
+    for d in ('nodes/latent', 'leaves/latent'):
+        assert np.abs(a[d][:] - b[d][:]).max() < 1e-4, (name, d)
+    lp, lq = a['nodes/log_prob'][:], b['nodes/log_prob'][:]
+    assert np.allclose(lp, lq, atol=1e-4, equal_nan=True), name
+    assert np.abs(a['leaves/image'][:].astype(int) - b['leaves/image'][:]).max() <= 1, name
+PY
+# float16 storage: latents stored as float16, log-probabilities of the rounded states.
+tree-rollout "${base[@]}" --latent-dtype float16 --velocity -o h.h5 && pass || fail "float16"
+"$PYTHON" -c "
+import h5py, numpy as np; f = h5py.File('h.h5', 'r')
+assert f['nodes/latent'].dtype == np.float16 and f['rollout'].attrs['latent_dtype'] == 'float16'
+assert f['nodes/velocity'].shape == f['nodes/latent'].shape
+" && pass || fail "float16 layout"
+# Dynamic noise: a_k = a_0 (1 + beta k / (d - 1)), recorded with the settings.
+"$PYTHON" -c "
+import h5py, json, numpy as np; f = h5py.File('a.h5', 'r')
+assert np.allclose(f['rollout'].attrs['noise_levels'], [0.7, 0.7 * 1.25, 0.7 * 1.5]), f['rollout'].attrs['noise_levels']
+s = json.loads(f['rollout'].attrs['settings']); assert s['noise']['beta'] == 0.5 and 'reconstruction' in s
+" 2>/dev/null && pass || fail "noise levels"
+# The sliding window moves with the iteration.
+tree-rollout "${base[@]}" --window-interval 2 --iteration 5 --json -o it.h5 | grep -q '"window_start":2' && pass || fail "window at iteration 5"
+# Bad options and inputs: one line, documented code, no output.
+run_case depth-past-end 64 'window' -- tree-rollout --policy m.safetensors --prompts p.txt --steps 4 --depth 5 -o x.h5
+run_case zero-branching 64 'branching' -- tree-rollout --policy m.safetensors --prompts p.txt --branching 0 -o x.h5
+run_case bad-kernel 64 'kernel' -- tree-rollout --policy m.safetensors --prompts p.txt --kernel euler -o x.h5
+run_case cps-last-step 64 'no noise' -- tree-rollout --policy m.safetensors --prompts p.txt --steps 4 --kernel cps --window-start 0 -o x.h5
+run_case leaves-mismatch 64 'leaves' -- tree-rollout --policy m.safetensors --prompts p.txt --leaves 5 -o x.h5
+run_case missing-prompts 66 'nope.txt' -- tree-rollout --policy m.safetensors --prompts nope.txt -o x.h5
+run_case missing-model 66 'nope.safetensors' -- tree-rollout --policy nope.safetensors --prompts p.txt -o x.h5
+run_case bad-model 65 'p.txt' -- tree-rollout --policy p.txt --prompts p.txt -o x.h5
+[ ! -e x.h5 ] && pass || fail "a failed run left x.h5"
+[ -z "$(ls -A . | grep tmp)" ] && pass || fail "temporary files left: $(ls)"
+finish
