@@ -135,6 +135,7 @@ cli::ToolSpec evaluate_spec() {
     app.add_option("--reward", o->rewards, "Reward to report (repeatable): shapes (strict), shapes-partial, "
                    "compressibility, brightness, saturation")
         ->check(CLI::IsMember(scoring::builtin_reward_names()))
+        ->allow_extra_args(false)
         ->capture_default_str();
     auto& s = o->sampler;
     app.add_option("--steps", s.steps, "ODE steps from noise to image")->check(CLI::PositiveNumber)->capture_default_str();

@@ -15,6 +15,8 @@
 #include "tools/update.hpp"
 #include "tools/evaluate.hpp"
 #include "tools/tree_rollout.hpp"
+#include "tools/score.hpp"
+#include "tools/advantage.hpp"
 #include "tools/synth.hpp"
 
 using namespace treerpo;
@@ -22,7 +24,7 @@ using namespace treerpo;
 namespace {
 std::vector<cli::ToolSpec> all_tools() {
   return {tools::inspect_spec(), tools::merge_spec(), tools::synth_spec(), tools::model_spec(), tools::shapes_spec(), tools::update_spec(),
-          tools::evaluate_spec(), tools::tree_rollout_spec()};
+          tools::evaluate_spec(), tools::tree_rollout_spec(), tools::score_spec(), tools::advantage_spec()};
 }
 }  // namespace
 

@@ -1,0 +1,143 @@
+// bench_rollout.cpp -- tree-rollout's sampler on the default built-in model: wall time per
+// rollout of 16 prompts x 16 leaves in each mode (tree, window, independent), its NFE, the bytes
+// of the file it makes, and how much of the wall time is model forward passes: the same
+// sequence of batch shapes is replayed through the model alone in the same run, and
+// model_fraction = replay time / rollout time (goal >= 0.85). Run by hand:
+//   build/bin/treerpo_bench_rollout --benchmark_min_time=2
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <unistd.h>
+
+#include "flow/schedule.hpp"
+#include "format/trajectory_io.hpp"
+#include "h5/io.hpp"
+#include "model/builtin_dit.hpp"
+#include "rollout/tree_sampler.hpp"
+#include "runtime/runtime.hpp"
+
+using namespace treerpo;
+
+namespace {
+// A policy that forwards to the built-in model and records the batch size of every call.
+class RecordingPolicy : public model::Policy {
+ public:
+  explicit RecordingPolicy(model::Policy& inner) : inner_(inner) {}
+  std::string kind() const override { return inner_.kind(); }
+  torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& s, const model::Conditioning& c) override {
+    batches.push_back(x.size(0));
+    return inner_.velocity(x, s, c);
+  }
+  model::Conditioning encode(const std::vector<std::string>& p) const override { return inner_.encode(p); }
+  bool reads_text() const override { return true; }
+  model::Conditioning null_conditioning(std::int64_t b, const model::Conditioning& l) const override {
+    return inner_.null_conditioning(b, l);
+  }
+  std::vector<std::int64_t> latent_shape() const override { return inner_.latent_shape(); }
+  void place(const model::Placement& p) override { inner_.place(p); }
+  model::Placement placement() const override { return inner_.placement(); }
+  std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const override { return inner_.named_parameters(); }
+  void save(const std::string&, bool, const std::map<std::string, torch::Tensor>&,
+            const std::map<std::string, std::string>&) const override {}
+  std::vector<std::int64_t> batches;
+
+ private:
+  model::Policy& inner_;
+};
+
+model::BuiltinPolicy& base() {
+  static model::BuiltinPolicy p(model::DitConfig{}, model::Tokenizer(model::Tokenizer::default_words()), 1);
+  static bool moved = [] {
+    torch::NoGradGuard g;  // off the zero-initialised output layers, so the work is representative
+    for (auto& [name, t] : p.named_parameters()) t.add_(torch::randn_like(t) * 0.01);
+    return true;
+  }();
+  (void)moved;
+  return p;
+}
+
+rollout::SamplerConfig mode_config(int mode) {
+  rollout::SamplerConfig c;
+  c.sigmas = flow::shifted_sigmas(10, 3.0);
+  if (mode == 0) {  // tree: binary depth 4 at l = 0
+    c.branching = {2, 2, 2, 2};
+    c.noise_levels = rollout::dynamic_noise(0.7, 0.5, 4);
+  } else if (mode == 1) {  // window: 16 trajectories, SDE in the same window
+    c.branching = {1, 1, 1, 1};
+    c.noise_levels = rollout::dynamic_noise(0.7, 0.0, 4);
+    c.roots = 16;
+  } else {  // independent: 16 trajectories, SDE at every step
+    c.branching = std::vector<std::int64_t>(10, 1);
+    c.noise_levels = rollout::dynamic_noise(0.7, 0.0, 10);
+    c.roots = 16;
+  }
+  c.seed = 1;
+  return c;
+}
+
+void BM_Rollout(benchmark::State& state) {
+  runtime::set_thread_split(2, 1);
+  const int mode = static_cast<int>(state.range(0));
+  const auto config = mode_config(mode);
+  std::vector<std::string> texts;
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 16; ++i) {
+    texts.push_back(i % 2 ? "two red circles left of a blue square" : "three green triangles");
+    ids.push_back(i);
+  }
+  RecordingPolicy policy(base());
+  const auto cond = policy.encode(texts);
+  format::Trajectory t;
+  double rollout_seconds = 0;
+  for (auto _ : state) {
+    t = format::Trajectory{};
+    policy.batches.clear();
+    const auto start = std::chrono::steady_clock::now();
+    rollout::sample_tree(policy, cond, ids, 0, config, t);
+    rollout_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  // After the timed loop: the model alone on the same batch shapes (random states, same prompts).
+  double replay_seconds = 0;
+  {
+    torch::NoGradGuard g;
+    const auto start = std::chrono::steady_clock::now();
+    for (auto b : policy.batches) {
+      const auto c = cond.index_select(torch::arange(b) % 16);
+      benchmark::DoNotOptimize(base().velocity(torch::randn({b, 3, 32, 32}), torch::full({b}, 0.5), c).data_ptr());
+    }
+    replay_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  // File size of one rollout (zstd level 3, as tree-rollout writes by default).
+  t.prompts.text = texts;
+  t.prompts.id = ids;
+  t.rollout.steps = 10;
+  t.rollout.sigmas = config.sigmas;
+  t.rollout.depth = static_cast<std::int64_t>(config.branching.size());
+  t.rollout.branching = config.branching;
+  t.rollout.noise_levels = config.noise_levels;
+  t.rollout.latent_shape = {3, 32, 32};
+  const std::string path = "/tmp/treerpo-bench-rollout." + std::to_string(getpid()) + ".h5";
+  std::size_t bytes = 0;
+  {
+    h5::OutputFile out(path, /*force=*/true, "bench");
+    format::write_trajectory(out.id(), t, format::WriteOptions{3});
+    out.commit();
+    bytes = out.bytes();
+  }
+  std::remove(path.c_str());
+  const double per_rollout = rollout_seconds / static_cast<double>(state.iterations());
+  std::int64_t nfe = 0;
+  for (auto n : t.statistics.nfe) nfe += n;
+  state.counters["nfe_per_prompt"] = static_cast<double>(nfe) / 16.0;
+  state.counters["seconds_per_rollout"] = per_rollout;
+  state.counters["model_fraction"] = replay_seconds / per_rollout;
+  state.counters["file_MB"] = static_cast<double>(bytes) / 1e6;
+  state.counters["leaves/s"] = benchmark::Counter(static_cast<double>(state.iterations() * 256), benchmark::Counter::kIsRate);
+  state.SetLabel(mode == 0 ? "tree" : mode == 1 ? "window" : "independent");
+}
+}  // namespace
+
+BENCHMARK(BM_Rollout)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_MAIN();
