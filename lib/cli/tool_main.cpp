@@ -89,6 +89,7 @@ std::function<int(Context&)> build_app(CLI::App& app, const ToolSpec& spec, std:
 
 int tool_main(int argc, char** argv, const ToolSpec& spec) {
   log::set_program(spec.name);
+  runtime::keep_freed_memory();
   CLI::App app;
   std::string output = "-";
   CommonValues values;

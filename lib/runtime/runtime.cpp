@@ -5,11 +5,13 @@
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <dlfcn.h>
+#include <malloc.h>
 #include <hdf5.h>
 #include <sched.h>
 #include <torch/version.h>
 #include <zstd.h>
 
+#include <limits>
 #include <sstream>
 
 #include "core/error.hpp"
@@ -33,6 +35,14 @@ unsigned cpus_allowed() {
     if (n > 0) return static_cast<unsigned>(n);
   }
   return 1;
+}
+
+void keep_freed_memory() {
+  // glibc serves blocks above its mmap threshold (at most 32 MB) with mmap and unmaps them on
+  // free, so every forward pass of a large batch faults its activations in again: measured 117
+  // against 446 samples/s at batch 256 (README). Served from the heap and kept there instead.
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
 }
 
 unsigned resolve_threads(unsigned requested) { return requested == 0 ? cpus_allowed() : requested; }

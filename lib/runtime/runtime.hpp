@@ -8,6 +8,11 @@ namespace treerpo::runtime {
 /// CPUs this process may run on (its affinity mask: respects Slurm/cgroup binding).
 unsigned cpus_allowed();
 
+/// Keeps freed memory in the process heap instead of returning large blocks to the system after
+/// every tensor (glibc mallopt): large batches otherwise page-fault their activations on every
+/// forward pass. Peak memory is then held until exit. Call once, early.
+void keep_freed_memory();
+
 /// Resolves --threads (0 = cpus_allowed()).
 unsigned resolve_threads(unsigned requested);
 

@@ -43,6 +43,7 @@ void report(benchmark::State& state, std::int64_t batch, double passes) {
 }
 
 void BM_Forward(benchmark::State& state) {
+  runtime::keep_freed_memory();  // as every tool does
   runtime::set_thread_split(2, 1);
   const auto b = make_batch(state.range(0));
   torch::NoGradGuard guard;
@@ -51,6 +52,7 @@ void BM_Forward(benchmark::State& state) {
 }
 
 void BM_ForwardBackward(benchmark::State& state) {
+  runtime::keep_freed_memory();  // as every tool does
   runtime::set_thread_split(2, 1);
   const auto b = make_batch(state.range(0));
   policy().set_trainable(".*");
@@ -74,11 +76,13 @@ void BM_ThreadSplit(benchmark::State& state) {
   }
   state.SetLabel("blas " + std::to_string(state.range(0)) + " / torch " + std::to_string(state.range(1)));
   report(state, 64, 3);
+  runtime::keep_freed_memory();  // as every tool does
   runtime::set_thread_split(2, 1);
 }
 
 // The ceiling: square float32 matrix products through libtorch (OpenBLAS).
 void BM_MatmulCeiling(benchmark::State& state) {
+  runtime::keep_freed_memory();  // as every tool does
   runtime::set_thread_split(2, 1);
   const auto n = state.range(0);
   const auto a = torch::randn({n, n}), b = torch::randn({n, n});

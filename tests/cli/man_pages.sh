@@ -1,7 +1,7 @@
 # man_pages.sh -- every long option in a tool's --help is documented in its man page and every
 # documented option exists; the pages render without warnings.
 source "$(dirname "$0")/lib.sh"
-for tool in treerpo-inspect treerpo-merge treerpo-synth treerpo-model treerpo-shapes update evaluate tree-rollout; do
+for tool in treerpo-inspect treerpo-merge treerpo-synth treerpo-model treerpo-shapes update evaluate tree-rollout score advantage; do
   page="$SRC/man/$tool.1"
   [ -s "$page" ] && pass || { fail "$page missing"; continue; }
   { "$tool" --help

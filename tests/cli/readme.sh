@@ -8,7 +8,9 @@ main_cmd=$(grep -A1 '^# (1) set up and run the demo' "$readme" | tail -1)
 # The demo command's last step is a Makefile.examples target that exists.
 target=$(echo "$main_cmd" | sed -n 's/.*make -f Makefile.examples \([a-z-]*\).*/\1/p')
 grep -q "^$target:" "$SRC/Makefile.examples" && pass || fail "README demo target '$target' not in Makefile.examples"
-# Every treerpo command line quoted in README runs (from a scratch directory).
+# Every treerpo command line quoted in README runs, in order, from a scratch directory that has
+# the repository's models/ and schemas/ (README's commands run from the top directory).
+ln -s "$SRC/models" models && ln -s "$SRC/schemas" schemas
 grep -E '^    (treerpo-|update |tree-rollout |score |advantage |evaluate |.*\| *treerpo-)' "$readme" | sed 's/^    //' >cmds.txt
 [ -s cmds.txt ] && pass || fail "no example commands found in README"
 while IFS= read -r cmd; do
