@@ -226,6 +226,12 @@ cli::ToolSpec score_spec() {
         throughput[r.name] = static_cast<double>(G) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         added.push_back(std::move(r));
       }
+      // A NaN or infinite reward would poison every advantage of its group: refused at the source.
+      for (const auto& r : added)
+        for (std::size_t g = 0; g < r.values.size(); ++g)
+          if (!std::isfinite(r.values[g]))
+            throw DataError("reward " + r.name + ": leaf " + std::to_string(g) + " scored " + std::to_string(r.values[g]) +
+                            " (a finite score expected)");
       if (!o->process.empty()) {
         const auto t0 = std::chrono::steady_clock::now();
         const auto argv = process_argv(o->process);

@@ -134,6 +134,11 @@ assert s['format'] == 'treerpo-stat-tracking' and s['rewards']['shapes']['a red 
 " && pass || fail "stat tracking"
 run_case stat-tree 64 'leaf rule' -- advantage --stat-tracking st.json s.h5 -o x.h5
 run_case no-rewards 65 'score the file first' -- advantage r.h5 -o x.h5
+# A NaN reward in a file (written by another tool) is refused with the reward's name.
+"$PYTHON" -c "
+import h5py, numpy as np, shutil; shutil.copy('s.h5', 'nan.h5'); f = h5py.File('nan.h5', 'r+')
+d = f['rewards/brightness']; v = d[:]; v[3] = np.nan; d[...] = v
+" && run_case nan-reward 65 'rewards/brightness: leaf 3' -- advantage nan.h5 -o x.h5 || fail "could not write nan.h5"
 run_case unknown-weight 64 'no reward of that name' -- advantage --weight pickscore=2 s.h5 -o x.h5
 [ ! -e x.h5 ] && pass || fail "a failed advantage left x.h5"
 finish
