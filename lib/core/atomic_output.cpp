@@ -1,6 +1,8 @@
 // atomic_output.cpp -- temporary outputs and their publication.
 #include "core/atomic_output.hpp"
 
+#include <fstream>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -129,6 +131,12 @@ void AtomicOutput::commit() {
   }
   signals::unregister_temp_file(temp_);
   committed_ = true;
+}
+
+void write_text(AtomicOutput& out, const std::string& text) {
+  std::ofstream f(out.temp_path());
+  f << text;
+  if (!f.flush()) throw IoError(with_errno(out.name() + ": write failed", errno));
 }
 
 }  // namespace treerpo

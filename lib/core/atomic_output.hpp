@@ -31,4 +31,8 @@ class AtomicOutput {
   std::size_t bytes_ = 0;
 };
 
+/// Writes `text` into the (unpublished) temporary file of `out`; commit() publishes it.
+/// \throws IoError
+void write_text(AtomicOutput& out, const std::string& text);
+
 }  // namespace treerpo

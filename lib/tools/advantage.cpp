@@ -157,9 +157,7 @@ cli::ToolSpec advantage_spec() {
       std::unique_ptr<AtomicOutput> state;
       if (!o->stat_tracking.empty()) {
         state = std::make_unique<AtomicOutput>(o->stat_tracking, /*force=*/true, ctx.tool, "JSON");
-        std::ofstream f(state->temp_path());
-        f << stats_json(stats);
-        if (!f.flush()) throw IoError(with_errno(o->stat_tracking + ": write failed", errno));
+        write_text(*state, stats_json(stats));
       }
       const auto bytes = save_trajectory(output, t, ctx, {in.record()}, format::WriteOptions{o->zstd_level}, "{}",
                                          in.file.file.get());

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -105,16 +104,6 @@ std::vector<std::size_t> grid_rows(const std::vector<std::string>& prompt_kind, 
     for (const auto& k : order)
       if (round < by_kind[k].size() && rows.size() < count) rows.push_back(by_kind[k][round]);
   return rows;
-}
-
-void write_text_file(const std::string& path, const std::string& text, bool force, const std::string& tool) {
-  AtomicOutput out(path, force, tool, "JSON");
-  {
-    std::ofstream f(out.temp_path());
-    f << text;
-    if (!f.flush()) throw IoError(with_errno(out.name() + ": write failed", errno));
-  }
-  out.commit();
 }
 }  // namespace
 
@@ -278,7 +267,11 @@ cli::ToolSpec evaluate_spec() {
         evaluation::write_png(o->grid, evaluation::compose_grid(labels, blocks, o->grid_scale), ctx.force, ctx.tool);
       }
       const auto text = report.dump(2) + "\n";
-      if (!o->report.empty()) write_text_file(o->report, text, ctx.force, ctx.tool);
+      if (!o->report.empty()) {
+        AtomicOutput out(o->report, ctx.force, ctx.tool, "JSON");
+        write_text(out, text);
+        out.commit();
+      }
       if (ctx.json) {
         std::fputs(text.c_str(), stdout);
       } else {

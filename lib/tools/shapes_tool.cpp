@@ -4,7 +4,6 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -28,11 +27,7 @@ void write_text(const std::string& output, const std::string& text, bool force) 
     return;
   }
   AtomicOutput out(output, force, "treerpo-shapes", "text");
-  {
-    std::ofstream f(out.temp_path());
-    f << text;
-    if (!f.flush()) throw IoError(with_errno(out.name() + ": write failed", errno));
-  }
+  write_text(out, text);
   out.commit();
 }
 }  // namespace
