@@ -87,7 +87,7 @@ std::vector<double> rule_edges(const Forest& f, const std::vector<double>& leaf_
       for (auto g : prompt_leaf_index[p]) a[g] = normalise(leaf_values[g], leaf_stats[p], s);
     accumulate(f, a, sum, count);
     for (std::size_t n = 0; n < N; ++n)
-      if (f.parent[n] >= 0) edge[n] = sum[n] / count[n];
+      if (f.depth[n] > 0) edge[n] = sum[n] / count[n];
     return edge;
   }
   // tree / sibling: a node's value is the mean reward of the leaves below it.
@@ -96,7 +96,7 @@ std::vector<double> rule_edges(const Forest& f, const std::vector<double>& leaf_
   for (std::size_t n = 0; n < N; ++n) value[n] = sum[n] / count[n];
   std::map<std::pair<std::int64_t, std::int64_t>, std::vector<std::size_t>> groups;  // (prompt|parent, depth)
   for (std::size_t n = 0; n < N; ++n) {
-    if (f.parent[n] < 0) continue;
+    if (f.depth[n] == 0) continue;
     const auto key = s.rule == Rule::tree ? std::make_pair(f.prompt[n], static_cast<std::int64_t>(f.depth[n]))
                                           : std::make_pair(f.parent[n], std::int64_t{0});
     groups[key].push_back(n);
@@ -155,7 +155,7 @@ Result compute(const Forest& f, const std::vector<RewardInput>& rewards, const S
   Result out;
   out.edge.assign(N, 0.0);
   auto add = [&](const std::vector<double>& e, double w) {
-    for (std::size_t n = 0; n < N; ++n) out.edge[n] += w * e[n];  // NaN at roots stays NaN
+    for (std::size_t n = 0; n < N; ++n) out.edge[n] += w * e[n];  // NaN at depth 0 stays NaN
   };
   const double prompts = std::max<double>(1.0, static_cast<double>(f.prompts));
   if (s.aggregate == Aggregate::advantage) {
@@ -176,7 +176,7 @@ Result compute(const Forest& f, const std::vector<RewardInput>& rewards, const S
   std::map<std::int32_t, std::pair<double, double>> sums;  // depth -> (sum, sum of squares)
   std::map<std::int32_t, double> counts;
   for (std::size_t n = 0; n < N; ++n) {
-    if (f.parent[n] < 0) continue;
+    if (f.depth[n] == 0) continue;
     ++edges;
     if (s.clip > 0 && std::fabs(out.edge[n]) > s.clip) {
       ++clipped;

@@ -20,7 +20,8 @@ Aggregate parse_aggregate(const std::string& name);  ///< \throws std::invalid_a
 const char* aggregate_name(Aggregate a);
 
 /// The tree structure of one file: nodes with parents (roots -1), prompt and depth per node;
-/// leaves as node indices. Parents precede children.
+/// leaves as node indices. Parents precede children. Trainable edges lead into nodes of depth
+/// >= 1; stored trunk states (depth 0, with a parent) are not trained.
 struct Forest {
   std::vector<std::int64_t> parent, prompt;
   std::vector<std::int32_t> depth;
@@ -52,7 +53,7 @@ struct RewardInput {
 };
 
 struct Result {
-  std::vector<double> edge;                        ///< [N]; NaN for roots (no trainable edge)
+  std::vector<double> edge;                        ///< [N]; NaN at depth 0 (no trainable edge)
   std::map<std::string, double> degenerate;        ///< per reward (or "combined"): fraction of groups
   double clipped_fraction = 0;                     ///< of edges, before clipping
   std::map<std::int32_t, std::pair<double, double>> per_depth;  ///< depth -> (mean, std) of edges

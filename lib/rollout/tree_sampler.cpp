@@ -112,30 +112,46 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
     return model::guided_velocity(policy, x, c.sigmas[static_cast<std::size_t>(i)], rows, c.guidance, c.max_batch);
   };
 
-  // Roots: one initial noise per (prompt, root), keyed by the prompt's id.
+  // One initial noise per (prompt, root), keyed by the prompt's id. The node at the window start
+  // is the tree's root; with store_trunk the trunk's earlier states precede it as a chain.
   std::vector<WaveNode> nodes;
   std::vector<std::int64_t> current;  // wave node index of each row
   std::vector<torch::Tensor> x0;
   std::vector<std::int64_t> cond_row;
+  std::vector<std::uint64_t> keys;
   for (std::int64_t p = 0; p < P; ++p)
     for (std::int64_t r = 0; r < c.roots; ++r) {
-      const auto key = root_key(c.seed, prompt_ids[static_cast<std::size_t>(p)], r);
-      x0.push_back(keyed_normal(key, shape));
+      keys.push_back(root_key(c.seed, prompt_ids[static_cast<std::size_t>(p)], r));
+      x0.push_back(keyed_normal(keys.back(), shape));
       row_prompt.push_back(p);
       cond_row.push_back(p);
-      nodes.push_back({p, -1, 0, static_cast<std::int32_t>(l), format::NodeKind::trunk, std::nanf(""), 0.0f, key});
-      current.push_back(static_cast<std::int64_t>(nodes.size()) - 1);
     }
   auto x = torch::stack(x0).to(device);
   auto rows_cond = cond.index_select(torch::tensor(cond_row));
+  std::vector<torch::Tensor> latents, velocities;
+  // Appends the current rows as trunk nodes at step i (children of the previous trunk rows).
+  auto push_trunk = [&](std::int64_t i, const torch::Tensor& state) {
+    std::vector<std::int64_t> next;
+    for (std::size_t j = 0; j < keys.size(); ++j) {
+      nodes.push_back({row_prompt[j], current.empty() ? -1 : current[j], 0, static_cast<std::int32_t>(i),
+                       format::NodeKind::trunk, std::nanf(""), 0.0f, keys[j]});
+      next.push_back(static_cast<std::int64_t>(nodes.size()) - 1);
+    }
+    current = std::move(next);
+    latents.push_back(state.to(torch::kCPU));
+  };
 
   // Trunk: ODE to the window start, shared by every node of the tree.
   for (std::int64_t i = 0; i < l; ++i) {
-    x = flow::ode_step(x, velocity(x, i, rows_cond), sigmas_at(i));
+    // Stored as rounded; continued from unrounded, so that the tree does not depend on storing it.
+    if (c.store_trunk) push_trunk(i, flow::round_to_storage(x, c.storage));
+    const auto v = velocity(x, i, rows_cond);
+    if (c.store_trunk && c.store_velocity) velocities.push_back(v.to(torch::kCPU));
+    x = flow::ode_step(x, v, sigmas_at(i));
     if (on_step && !on_step(evaluations)) return false;
   }
   x = flow::round_to_storage(x, c.storage);  // stored as the root and continued from as stored
-  std::vector<torch::Tensor> latents{x.to(torch::kCPU)}, velocities;
+  push_trunk(l, x);
 
   // Window: one evaluation per node; each child one SDE step with its own keyed noise.
   for (std::int64_t k = 0; k < d; ++k) {

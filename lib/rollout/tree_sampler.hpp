@@ -50,6 +50,7 @@ struct SamplerConfig {
   std::int64_t max_batch = 256;             ///< model rows per forward pass
   std::optional<torch::ScalarType> storage; ///< latents stored narrower (float16): rounded first
   bool store_velocity = false;              ///< keep the (guided) velocity evaluated at each node
+  bool store_trunk = false;                 ///< keep every trunk state (steps 0..l) as a chain of trunk nodes
   bool images = true;                       ///< decode leaves into uint8 images (pixel-space models)
   std::uint64_t seed = 0;
 };

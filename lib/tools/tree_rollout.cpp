@@ -44,6 +44,7 @@ struct RolloutOptions {
   std::int64_t wave_prompts = 64;
   std::string latent_dtype = "float32";
   bool velocity = false;
+  bool trunk = false;
   bool images = true;
   int zstd_level = 3;
 };
@@ -118,6 +119,7 @@ rollout::SamplerConfig resolve(const RolloutOptions& o, std::uint64_t seed, doub
   c.max_batch = o.max_batch;
   c.storage = o.latent_dtype == "float16" ? std::optional<torch::ScalarType>(torch::kHalf) : std::nullopt;
   c.store_velocity = o.velocity;
+  c.store_trunk = o.trunk;
   c.seed = seed;
   return c;
 }
@@ -173,6 +175,8 @@ cli::ToolSpec tree_rollout_spec() {
                    "log-probability, so it stays exact)")
         ->check(CLI::IsMember({"float32", "float16"}))->capture_default_str();
     app.add_flag("--velocity", o->velocity, "Also store the model velocity evaluated at every node");
+    app.add_flag("--store-trunk", o->trunk, "Also store every trunk state before the window (a chain of trunk nodes "
+                 "from the initial noise)");
     app.add_flag("--images,!--no-images", o->images, "Store decoded uint8 images of the leaves (pixel-space policies; "
                  "default on)");
     app.add_option("--zstd-level", o->zstd_level, "Zstandard level of the datasets; 0 = uncompressed")
@@ -227,6 +231,7 @@ cli::ToolSpec tree_rollout_spec() {
                       {"interval", o->window.interval}, {"overflow", o->window.overflow}}},
           {"noise", {{"a0", o->noise}, {"beta", beta}, {"explicit_levels", !o->noise_levels.empty()}}},
           {"velocity", config.store_velocity},
+          {"store_trunk", config.store_trunk},
           {"reconstruction", "dynamic noise a_k = a_0 (1 + beta k / max(d - 1, 1)) reconstructs Dynamic-TreeRPO's "
                              "Eq. 6 (ALGORITHM.md section 3)"}}
                        .dump();

@@ -56,6 +56,13 @@ import h5py, numpy as np; f = h5py.File('h.h5', 'r')
 assert f['nodes/latent'].dtype == np.float16 and f['rollout'].attrs['latent_dtype'] == 'float16'
 assert f['nodes/velocity'].shape == f['nodes/latent'].shape
 " && pass || fail "float16 layout"
+# --store-trunk: the trunk's states as a chain of depth-0 nodes; advantage leaves them NaN.
+tree-rollout "${base[@]}" --window-start 2 --store-trunk -o st.h5 && score --reward brightness st.h5 -q | advantage -q -o sta.h5 \
+  && "$PYTHON" -c "
+import h5py, numpy as np; f = h5py.File('sta.h5', 'r')
+d, s, e = f['nodes/depth'][:], f['nodes/step'][:], f['advantages/edge'][:]
+assert ((d == 0) & (s < 2)).sum() == 2 * 5 and np.isnan(e[d == 0]).all() and not np.isnan(e[d > 0]).any()
+" && pass || fail "--store-trunk"
 # Dynamic noise: a_k = a_0 (1 + beta k / (d - 1)), recorded with the settings.
 "$PYTHON" -c "
 import h5py, json, numpy as np; f = h5py.File('a.h5', 'r')

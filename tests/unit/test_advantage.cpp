@@ -142,3 +142,14 @@ TEST(Advantage, RunningStatisticsAccumulateAcrossIterations) {
   EXPECT_THROW(compute(binary_tree(), {{"r", 1.0, {1, 2, 3, 4}}}, with(Rule::tree), &tracker, {"x"}),
                std::invalid_argument);
 }
+
+TEST(Advantage, StoredTrunkStatesAreNotEdges) {
+  // The binary tree behind a two-state trunk chain: nodes 0 -> 1 -> 2 (depth 0), then as before.
+  Forest f{{-1, 0, 1, 2, 2, 3, 3, 4, 4}, std::vector<std::int64_t>(9, 0), {0, 0, 0, 1, 1, 2, 2, 2, 2}, {5, 6, 7, 8}, 1};
+  const double s = std::sqrt(1.25);
+  for (const auto rule : {Rule::tree, Rule::leaf, Rule::sibling}) {
+    const auto r = compute(f, {{"r", 1.0, {1, 2, 3, 4}}}, with(rule));
+    for (int n = 0; n < 3; ++n) EXPECT_TRUE(std::isnan(r.edge[static_cast<std::size_t>(n)])) << rule_name(rule) << " " << n;
+    if (rule == Rule::tree) EXPECT_NEAR(r.edge[8], 1.5 / s, 1e-12);
+  }
+}

@@ -216,3 +216,32 @@ TEST(Rollout, WindowRulesAndDynamicNoise) {
   EXPECT_DOUBLE_EQ(a[1], 0.7 * (1 + 0.5 / 3));
   EXPECT_DOUBLE_EQ(dynamic_noise(0.7, 0.5, 1)[0], 0.7);
 }
+
+TEST(Rollout, StoredTrunkStatesPrecedeTheSameTree) {
+  auto p = tiny_policy();
+  auto c = config(6, 2, {2, 2});
+  c.store_velocity = true;
+  const auto plain = run(p, {"a circle", "two squares"}, c);
+  c.store_trunk = true;
+  const auto full = run(p, {"a circle", "two squares"}, c);
+  // Two more trunk nodes per prompt (steps 0 and 1), chained to the window's root at step 2.
+  ASSERT_EQ(full.nodes.size(), plain.nodes.size() + 4);
+  EXPECT_EQ(full.nodes.parent[0], -1);
+  EXPECT_EQ(full.nodes.step[0], 0);
+  EXPECT_EQ(full.nodes.parent[1], 0);
+  EXPECT_EQ(full.nodes.parent[2], 1);
+  EXPECT_EQ(full.nodes.step[2], 2);
+  EXPECT_EQ(full.nodes.kind[1], format::NodeKind::trunk);
+  const auto root = rows(full.nodes.latent)[0];
+  EXPECT_TRUE(torch::equal(root, keyed_normal(root_key(11, 10, 0), {3, 16, 16})));  // the initial noise
+  // Everything from the window's root on is the tree sampled without storing the trunk.
+  std::vector<std::int64_t> kept;
+  for (std::int64_t n = 0; n < static_cast<std::int64_t>(full.nodes.size()); ++n)
+    if (!(full.nodes.kind[static_cast<std::size_t>(n)] == format::NodeKind::trunk && full.nodes.step[static_cast<std::size_t>(n)] < 2))
+      kept.push_back(n);
+  const auto idx = torch::tensor(kept);
+  EXPECT_TRUE(torch::equal(rows(full.nodes.latent).index_select(0, idx), rows(plain.nodes.latent)));
+  EXPECT_TRUE(torch::equal(rows(*full.nodes.velocity).index_select(0, idx), rows(*plain.nodes.velocity)));
+  EXPECT_EQ(full.leaves.latent.data, plain.leaves.latent.data);
+  EXPECT_EQ(full.statistics.nfe, plain.statistics.nfe);
+}
