@@ -26,6 +26,18 @@ run_case() {
   pass
 }
 
+# wait_for_handler PID SIG -- waits (up to 10 s) until the process catches SIG (its bit in
+# /proc/PID/status SigCgt): on a loaded machine, loading libtorch alone can outlast a fixed sleep.
+wait_for_handler() {
+  local pid=$1 bit=$(( 1 << ($(kill -l "$2") - 1) )) cgt
+  for _ in $(seq 100); do
+    cgt=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
+    [ -n "$cgt" ] && (( 16#$cgt & bit )) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # Compares two trajectory files dataset by dataset, ignoring /provenance (h5diff semantics).
 same_content() {
   h5diff --exclude-path /provenance "$1" "$2" >/dev/null 2>&1

@@ -4,7 +4,8 @@ for sig in TERM INT; do
   mkdir -p "$sig" && cd "$sig"
   treerpo-synth --count 2000000 --latent-shape 1,2,2 --no-images --steps 4 --depth 2 -o out.h5 -q 2>err.txt &
   pid=$!
-  sleep 1.5
+  wait_for_handler "$pid" "$sig"
+  sleep 0.5
   kill -"$sig" "$pid"
   wait "$pid"
   rc=$?

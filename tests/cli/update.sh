@@ -28,7 +28,8 @@ assert last < 0.8 * first, (first, last)
 # SIGTERM: the step in progress finishes, a resumable checkpoint is written, exit 143.
 update --policy base.safetensors d.h5 --steps 100000 --batch-size 8 --seed 5 -o stopped.safetensors -q 2>term.err &
 pid=$!
-sleep 3
+wait_for_handler "$pid" TERM
+sleep 2  # into the training steps
 kill -TERM $pid
 wait $pid
 rc=$?
