@@ -60,7 +60,7 @@ cli::ToolSpec advantage_spec() {
   spec.name = "advantage";
   spec.summary = "Compute per-edge advantages of a scored trajectory file (tree, leaf or sibling rule)";
   spec.footer = "Example: advantage --method tree scored.h5 -o advantaged.h5; see advantage(1).";
-  spec.common.output = spec.common.progress = true;
+  spec.common.output = true;
   spec.setup = [](CLI::App& app, std::string& output) {
     auto o = std::make_shared<AdvantageOptions>();
     app.add_option("input", o->input, "Scored trajectory file; - = stdin (the default)")->capture_default_str();

@@ -183,6 +183,16 @@ cli::ToolSpec tree_rollout_spec() {
         ->capture_default_str();
     return [o, &output](cli::Context& ctx) -> int {
       cli::check_stdout_free(ctx, output);
+      // Options that shape only another mode are refused rather than silently ignored.
+      if (o->mode != "tree" && cli::on_command_line(ctx, "--branching"))
+        throw UsageError("--branching applies to --mode tree (" + o->mode + " draws --leaves trajectories)");
+      if (o->mode == "independent" && cli::on_command_line(ctx, "--depth"))
+        throw UsageError("--depth does not apply to --mode independent (SDE at every step)");
+      if (o->mode == "independent" &&
+          (cli::on_command_line(ctx, "--window-start") || cli::on_command_line(ctx, "--window-stride") ||
+           cli::on_command_line(ctx, "--window-interval") || cli::on_command_line(ctx, "--window-schedule") ||
+           cli::on_command_line(ctx, "--window-overflow")))
+        throw UsageError("the window options do not apply to --mode independent (SDE at every step)");
       double beta = 0;
       auto config = resolve(*o, ctx.seed, beta);
       const auto start = std::chrono::steady_clock::now();

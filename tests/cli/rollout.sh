@@ -5,7 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 treerpo-model init --seed 1 --width 32 --depth 1 --heads 2 --image-size 16 -o m.safetensors -q
 printf 'a red circle\nthree squares\na circle left of a triangle\ntwo crosses\na blue square\n' >p.txt
-base=(--policy m.safetensors --prompts p.txt --steps 6 --depth 3 --branching 2,2,1 --seed 4 -q)
+common=(--policy m.safetensors --prompts p.txt --steps 6 --seed 4 -q)
+base=("${common[@]}" --depth 3 --branching 2,2,1)
 tree-rollout "${base[@]}" --window-start 1 --threads 1 -o a.h5 && pass || fail "tree-rollout"
 treerpo-inspect --json a.h5 >a.json && pass || fail "inspect rejects the file"
 "$PYTHON" - "$SRC/schemas/trajectory-inspect-1.json" <<'PY' && pass || fail "schema / NFE / structure"
@@ -20,8 +21,8 @@ assert f['leaves/image'].shape == (20, 16, 16, 3) and f['nodes/latent'].shape ==
 assert (f['nodes/step'][:][f['nodes/parent'][:] < 0] == 1).all()  # roots at the window start
 PY
 # The modes on the same prompts: NFE as the formula says.
-tree-rollout "${base[@]}" --mode window --leaves 3 --window-start 2 -o w.h5 && pass || fail "window mode"
-tree-rollout "${base[@]}" --mode independent --leaves 2 -o i.h5 && pass || fail "independent mode"
+tree-rollout "${common[@]}" --depth 3 --mode window --leaves 3 --window-start 2 -o w.h5 && pass || fail "window mode"
+tree-rollout "${common[@]}" --mode independent --leaves 2 -o i.h5 && pass || fail "independent mode"
 "$PYTHON" - <<'PY' && pass || fail "baseline NFE and layout"
 import h5py
 w, i = h5py.File('w.h5', 'r'), h5py.File('i.h5', 'r')
@@ -76,6 +77,8 @@ run_case depth-past-end 64 'window' -- tree-rollout --policy m.safetensors --pro
 run_case zero-branching 64 'branching' -- tree-rollout --policy m.safetensors --prompts p.txt --branching 0 -o x.h5
 run_case bad-kernel 64 'kernel' -- tree-rollout --policy m.safetensors --prompts p.txt --kernel euler -o x.h5
 run_case cps-last-step 64 'no noise' -- tree-rollout --policy m.safetensors --prompts p.txt --steps 4 --kernel cps --window-start 0 -o x.h5
+run_case branching-in-window 64 'applies to --mode tree' -- tree-rollout --policy m.safetensors --prompts p.txt --mode window --branching 2 -o x.h5
+run_case depth-independent 64 'does not apply' -- tree-rollout --policy m.safetensors --prompts p.txt --mode independent --depth 2 -o x.h5
 run_case leaves-mismatch 64 'leaves' -- tree-rollout --policy m.safetensors --prompts p.txt --leaves 5 -o x.h5
 run_case missing-prompts 66 'nope.txt' -- tree-rollout --policy m.safetensors --prompts nope.txt -o x.h5
 run_case missing-model 66 'nope.safetensors' -- tree-rollout --policy nope.safetensors --prompts p.txt -o x.h5
