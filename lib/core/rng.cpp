@@ -1,6 +1,9 @@
 // rng.cpp -- key derivation and a small portable normal generator.
 #include "core/rng.hpp"
 
+#include <algorithm>
+#include <numeric>
+
 #include <cmath>
 
 namespace treerpo::rng {
@@ -39,6 +42,15 @@ double NormalStream::next() {
   spare_ = r * std::sin(t);
   has_spare_ = true;
   return r * std::cos(t);
+}
+
+std::vector<std::int64_t> permutation(std::uint64_t key, std::int64_t n) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(std::max<std::int64_t>(n, 0)));
+  std::iota(order.begin(), order.end(), 0);
+  NormalStream s(key);
+  for (std::int64_t i = n - 1; i > 0; --i)
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(s.next_u64() % static_cast<std::uint64_t>(i + 1))]);
+  return order;
 }
 
 }  // namespace treerpo::rng

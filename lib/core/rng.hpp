@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <initializer_list>
+#include <vector>
 
 namespace treerpo::rng {
 
@@ -14,6 +15,9 @@ enum class Domain : std::uint64_t {
   sft_noise = 5,       ///< fresh noise of supervised terms
   evaluation = 6,      ///< initial noise of evaluation samples, keyed by (prompt id, sample)
   window = 7,          ///< the random sliding-window position of an iteration
+  edge_order = 8,      ///< the order of trainable edges in an RL update, keyed by (iteration, epoch)
+  sft_target = 9,      ///< fresh noise of LayerTuning-RL's SFT term, keyed by (iteration, prompt id, layer)
+  sft_dataset = 10,    ///< the dataset target's pairs, sigma and noise, keyed by (iteration, minibatch, item)
 };
 
 /// A well-mixed 64-bit key for (seed, domain, indices...). Pure function, platform-independent.
@@ -21,6 +25,9 @@ std::uint64_t derive_key(std::uint64_t seed, Domain domain, std::initializer_lis
 
 /// Extends a tree node's key by the index of one of its children (the node path).
 std::uint64_t child_key(std::uint64_t parent_key, std::uint64_t child_index);
+
+/// A keyed permutation of 0..n-1 (Fisher-Yates driven by NormalStream(key).next_u64()).
+std::vector<std::int64_t> permutation(std::uint64_t key, std::int64_t n);
 
 /// Counter-based stream of standard normal floats from a key (SplitMix64 + Box-Muller,
 /// computed in double): the same key gives the same numbers on every machine and thread.

@@ -20,8 +20,9 @@ void write_dataset(const std::string& path, const Dataset& d, bool force, const 
   out.commit();
 }
 
-Dataset read_dataset(const std::string& path) {
-  auto in = h5::open_input(path);
+Dataset read_dataset(const std::string& path) { return read_dataset(h5::open_input(path)); }
+
+Dataset read_dataset(const h5::InputFile& in) {
   const hid_t f = in.file.get();
   check_format(f, in.name, kDatasetFormatName);
   Dataset d;

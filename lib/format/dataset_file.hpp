@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "format/trajectory.hpp"
+#include "h5/io.hpp"
 
 namespace treerpo::format {
 
@@ -22,5 +23,7 @@ struct Dataset {
 void write_dataset(const std::string& path, const Dataset& d, bool force, const std::string& tool);
 /// Reads and validates. \throws NoInputError, DataError naming the file and dataset
 Dataset read_dataset(const std::string& path);
+/// The same for an input already open.
+Dataset read_dataset(const h5::InputFile& in);
 
 }  // namespace treerpo::format

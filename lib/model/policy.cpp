@@ -213,22 +213,29 @@ std::unique_ptr<Policy> load_policy(const std::string& path, const PolicyOptions
 
 torch::Tensor guided_velocity(Policy& policy, const torch::Tensor& x, double sigma, const Conditioning& cond,
                               double guidance, std::int64_t max_rows) {
+  return guided_velocity(policy, x, torch::full({x.size(0)}, sigma, torch::kFloat), cond, guidance, max_rows);
+}
+
+torch::Tensor guided_velocity(Policy& policy, const torch::Tensor& x, const torch::Tensor& sigma,
+                              const Conditioning& cond, double guidance, std::int64_t max_rows) {
   if (max_rows < 1) throw std::invalid_argument("max batch must be >= 1");
   const bool guided = guidance != 1.0;
   const auto chunk = std::max<std::int64_t>(1, guided ? max_rows / 2 : max_rows);
   const auto B = x.size(0);
   const auto device = x.device();
+  const auto sigma_rows = sigma.to(device, torch::kFloat);
   std::vector<torch::Tensor> parts;
   for (std::int64_t b = 0; b < B; b += chunk) {
     const auto e = std::min(B, b + chunk), n = e - b;
     auto c = cond.slice(b, e);
     auto xs = x.slice(0, b, e);
+    auto ss = sigma_rows.slice(0, b, e);
     if (guided) {
       c = Conditioning::cat({c, policy.null_conditioning(n, c)});
       xs = torch::cat({xs, xs});
+      ss = torch::cat({ss, ss});
     }
-    const auto v = policy.velocity(xs, torch::full({xs.size(0)}, sigma, torch::kFloat).to(device), c.to(device))
-                       .to(torch::kFloat);
+    const auto v = policy.velocity(xs, ss, c.to(device)).to(torch::kFloat);
     parts.push_back(guided ? v.slice(0, n, 2 * n) + guidance * (v.slice(0, 0, n) - v.slice(0, n, 2 * n)) : v);
   }
   return parts.size() == 1 ? parts[0] : torch::cat(parts);

@@ -95,6 +95,9 @@ Conditioning conditioning_for(const Policy& policy, const format::Prompts& promp
 /// \throws std::invalid_argument when max_rows < 1
 torch::Tensor guided_velocity(Policy& policy, const torch::Tensor& x, double sigma, const Conditioning& cond,
                               double guidance, std::int64_t max_rows);
+/// The same with a noise level per sample, `sigma` [B].
+torch::Tensor guided_velocity(Policy& policy, const torch::Tensor& x, const torch::Tensor& sigma,
+                              const Conditioning& cond, double guidance, std::int64_t max_rows);
 
 /// How to load a policy.
 struct PolicyOptions {

@@ -1,19 +1,30 @@
-// update.cpp -- the update stage (SFT objective).
+// update.cpp -- the update stage: GRPO / LayerTuning-RL on advantage-bearing trajectory files,
+// or SFT (flow matching) on data set files; data parallel over c10d when launched by torchrun
+// or srun.
 #include "tools/update.hpp"
 
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
+#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/signals.hpp"
 #include "format/dataset_file.hpp"
+#include "format/trajectory_io.hpp"
 #include "model/builtin_dit.hpp"
 #include "tools/policy_options.hpp"
+#include "tools/stage_io.hpp"
+#include "training/distributed.hpp"
+#include "training/grpo.hpp"
 #include "training/sft.hpp"
 
 namespace treerpo::tools {
@@ -21,21 +32,70 @@ namespace {
 struct UpdateOptions {
   std::vector<std::string> inputs;
   PolicyCliOptions policy;
-  std::string objective = "sft";
+  std::string objective;  // empty = by input kind
   std::string trainable = ".*";
   std::string metrics;
+  std::string export_path;
   bool weights_only = false;
   training::SftConfig sft;
+  training::RlConfig rl;
+  // RL options resolved by the tool
+  std::string lambda_schedule = "linear";
+  std::int64_t lambda_iterations = 100;
+  std::int64_t iteration = -1;
+  std::string sft_data;
+  std::string reference;
+  double replay_tolerance = 1e-4;
+  std::string on_mismatch = "error";
+  int dist_timeout = 300;
 };
 
-// Concatenates data set files (same image size).
-format::Dataset load_datasets(const std::vector<std::string>& paths) {
-  format::Dataset all;
+// SFT-only and RL-only options: given with the other kind of objective they are refused.
+const std::vector<std::string> kSftOnly{"--steps", "--batch-size", "--lr-schedule", "--warmup", "--cond-dropout",
+                                        "--timestep-sampling"};
+const std::vector<std::string> kRlOnly{"--minibatch", "--epochs", "--clip-low", "--clip-high", "--eta", "--lambda",
+                                       "--lambda-schedule", "--lambda-iterations", "--sft-target", "--sft-data",
+                                       "--sft-batch", "--layer-weights", "--no-advantage-weighting", "--iteration",
+                                       "--kl-weight", "--reference", "--replay-tolerance", "--on-mismatch",
+                                       "--max-batch", "--dist-timeout"};
+
+// The inputs, opened once: data set files or trajectory files, never a mix.
+struct Inputs {
+  std::vector<format::Dataset> datasets;
+  std::vector<LoadedTrajectory> trajectories;
+  std::vector<cli::InputRecord> records;
+};
+
+Inputs open_inputs(const std::vector<std::string>& paths) {
+  Inputs in;
   for (const auto& path : paths) {
-    auto d = format::read_dataset(path);
+    auto file = h5::open_input(path);
+    const auto format = h5::attr_string(file.file.get(), "treerpo_format", file.name + ": /");
+    if (!format) throw DataError(file.name + ": not a treerpo file (no treerpo_format attribute on /)");
+    if (*format == format::kDatasetFormatName) {
+      in.records.push_back({file.name, file.digest()});
+      in.datasets.push_back(format::read_dataset(file));
+    } else if (*format == format::kFormatName) {
+      in.trajectories.push_back(load_trajectory(std::move(file)));
+      in.records.push_back(in.trajectories.back().record());
+    } else {
+      throw DataError(file.name + ": / attribute treerpo_format is '" + *format +
+                      "', expected 'trajectory' (RL) or 'dataset' (SFT)");
+    }
+  }
+  if (!in.datasets.empty() && !in.trajectories.empty())
+    throw UsageError("inputs mix data set files and trajectory files: SFT reads the former, RL the latter");
+  return in;
+}
+
+// Concatenates data set files (same image size).
+format::Dataset concat_datasets(std::vector<format::Dataset> parts, const std::vector<std::string>& names) {
+  format::Dataset all;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    auto& d = parts[i];
     if (!all.images.shape.empty() &&
         !std::equal(d.images.shape.begin() + 1, d.images.shape.end(), all.images.shape.begin() + 1))
-      throw DataError(path + ": /images: image size differs from " + paths[0]);
+      throw DataError(names[i] + ": /images: image size differs from " + names[0]);
     const auto offset = static_cast<std::int64_t>(all.prompts.text.size());
     all.prompts.text.insert(all.prompts.text.end(), d.prompts.text.begin(), d.prompts.text.end());
     for (auto id : d.prompts.id) all.prompts.id.push_back(id + offset);
@@ -43,102 +103,409 @@ format::Dataset load_datasets(const std::vector<std::string>& paths) {
     else all.images.shape[0] += d.images.shape[0];
     all.images.data.insert(all.images.data.end(), d.images.data.begin(), d.images.data.end());
   }
-  if (all.prompts.text.empty()) throw DataError(paths[0] + ": no samples");
+  if (all.prompts.text.empty()) throw DataError(names[0] + ": no samples");
   return all;
+}
+
+// Metrics lines go to a file, stderr, or nowhere.
+class MetricsSink {
+ public:
+  MetricsSink(const std::string& path, bool enabled) {
+    if (!enabled || path.empty()) return;
+    if (path == "-") { to_stderr_ = true; return; }
+    file_ = std::make_unique<std::ofstream>(path);
+    if (!*file_) throw CreateError(with_errno(path + ": cannot create metrics file", errno));
+  }
+  void write(const nlohmann::ordered_json& j) {
+    const auto line = j.dump();
+    if (to_stderr_) std::fprintf(stderr, "%s\n", line.c_str());
+    if (file_) *file_ << line << "\n" << std::flush;
+  }
+
+ private:
+  bool to_stderr_ = false;
+  std::unique_ptr<std::ofstream> file_;
+};
+
+// Reward statistics of the inputs, per reward name (mean, std, min, max over every leaf).
+nlohmann::ordered_json reward_statistics(const std::vector<LoadedTrajectory>& inputs) {
+  std::map<std::string, std::vector<double>> values;
+  for (const auto& in : inputs)
+    for (const auto& r : in.trajectory.rewards) values[r.name].insert(values[r.name].end(), r.values.begin(), r.values.end());
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (const auto& [name, v] : values) {
+    double sum = 0, sq = 0, lo = INFINITY, hi = -INFINITY;
+    for (double x : v) { sum += x; sq += x * x; lo = std::min(lo, x); hi = std::max(hi, x); }
+    const double n = static_cast<double>(v.size()), mean = sum / n;
+    out[name] = {{"mean", mean}, {"std", std::sqrt(std::max(0.0, sq / n - mean * mean))}, {"min", lo}, {"max", hi},
+                 {"leaves", v.size()}};
+  }
+  return out;
+}
+
+std::string digest_list(const std::vector<cli::InputRecord>& records) {
+  std::string all;
+  for (const auto& r : records) all += r.digest + " ";
+  return all;
+}
+
+// The RL update of trajectory files.
+int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Inputs& in) {
+  const auto launch = training::launch_from_environment();
+  if (launch.world > 1 && ctx.device.rfind("cuda", 0) == 0 && ctx.device.find(':') == std::string::npos)
+    ctx.device = "cuda:" + std::to_string(launch.local_rank);  // one GPU per local rank
+  const bool writer = launch.rank == 0;
+  auto& c = o.rl;
+  const auto& first = in.trajectories.front().trajectory;
+  if (o.objective.empty()) o.objective = first.rollout.mode == "tree" ? "layertuning" : "grpo";
+  c.objective = o.objective;
+  for (const auto* opt : {"--lambda", "--lambda-schedule", "--lambda-iterations", "--sft-target", "--sft-data",
+                          "--sft-batch", "--layer-weights", "--no-advantage-weighting"})
+    if (c.objective == "grpo" && cli::on_command_line(ctx, opt))
+      throw UsageError(std::string(opt) + " applies to --objective layertuning (the objective is grpo)");
+  if (!o.sft_data.empty() && c.sft_target != "dataset")
+    throw UsageError("--sft-data is the data of --sft-target dataset (the target is " + c.sft_target + ")");
+  if (c.objective == "layertuning" && c.sft_target == "dataset" && o.sft_data.empty())
+    throw UsageError("--sft-target dataset needs --sft-data FILE (a treerpo-shapes data set)");
+  if (c.sft_target != "dataset" && cli::on_command_line(ctx, "--sft-batch"))
+    throw UsageError("--sft-batch applies to --sft-target dataset (the target is " + c.sft_target + ")");
+  if (c.sft_target == "dataset" &&
+      (cli::on_command_line(ctx, "--layer-weights") || cli::on_command_line(ctx, "--no-advantage-weighting")))
+    throw UsageError("--layer-weights and --no-advantage-weighting apply to the best-leaf and velocity targets");
+  if (c.kl_weight > 0 && o.reference.empty()) throw UsageError("--kl-weight needs --reference CHECKPOINT");
+  if (c.kl_weight == 0 && !o.reference.empty()) throw UsageError("--reference is used only with --kl-weight > 0");
+
+  if (!ctx.force && access(output.c_str(), F_OK) == 0)
+    throw UsageError(output + ": output exists (use --force to overwrite)");
+  auto policy = load_policy(o.policy, ctx);
+  policy->set_trainable(o.trainable);
+  const std::string digest = policy->digest();
+
+  // Optimizer state and, mid-update, the position from the checkpoint.
+  training::OptimizerState state;
+  std::int64_t start_minibatch = 0, resume_total = 0;
+  const std::string input_digests = digest_list(in.records);
+  if (auto* b = dynamic_cast<model::BuiltinPolicy*>(policy.get())) {
+    auto it = b->metadata().find("training");
+    if (it != b->metadata().end()) {
+      const auto t = nlohmann::json::parse(it->second, nullptr, false);
+      const std::string objective = t.is_object() ? t.value("objective", "") : "";
+      if (objective == "grpo" || objective == "layertuning") {
+        state.step = t.value("step", std::int64_t{0});
+        state.tensors = b->extras();
+        if (t.value("inputs", "") == input_digests && t.value("minibatches_done", 0) < t.value("minibatches_total", 0)) {
+          resume_total = t.value("minibatches_total", std::int64_t{0});
+          start_minibatch = t.value("minibatches_done", std::int64_t{0});
+          if (!ctx.seed_given) ctx.seed = std::stoull(t.value("seed", std::string("0")));
+          if (writer)
+            log::info("resuming this update at minibatch " + std::to_string(start_minibatch) + " of " +
+                      std::to_string(t.value("minibatches_total", 0)) + " (optimizer step " + std::to_string(state.step) + ")");
+        }
+      }
+    }
+  }
+  // Without --seed the rollout's seed keys the minibatch order: a loop run with one seed is
+  // reproducible end to end.
+  if (!ctx.seed_given && start_minibatch == 0) ctx.seed = std::stoull(first.rollout.seed);
+  c.seed = ctx.seed;
+  c.iteration = o.iteration >= 0 ? o.iteration : first.rollout.iteration;
+  c.lambda = c.objective == "layertuning" ? training::lambda_at(o.lambda_schedule, c.lambda, o.lambda_iterations, c.iteration)
+                                          : 0.0;
+
+  // The files must come from these weights (skipped when resuming: the weights moved on).
+  std::vector<training::RlInput> rl_inputs;
+  for (const auto& t : in.trajectories) {
+    rl_inputs.push_back({t.file.name, &t.trajectory});
+    if (t.trajectory.rollout.latent_shape != policy->latent_shape()) {
+      std::string shape;
+      for (auto d : policy->latent_shape()) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+      std::string theirs;
+      for (auto d : t.trajectory.rollout.latent_shape) theirs += (theirs.empty() ? "" : ", ") + std::to_string(d);
+      throw DataError(t.file.name + ": /rollout latent_shape [" + theirs + "] differs from the policy's [" + shape + "]");
+    }
+    if (start_minibatch > 0 || t.trajectory.rollout.model_digest == digest) continue;
+    const std::string message = t.file.name + ": /rollout model_digest " + t.trajectory.rollout.model_digest +
+                                " is not the policy's " + digest + ": the trajectories were sampled from other weights";
+    if (o.on_mismatch == "error") throw DataError(message + " (--on-mismatch warn trains on them anyway)");
+    if (writer) log::warning(message);
+  }
+
+  std::unique_ptr<model::Policy> reference;
+  if (c.kl_weight > 0) {
+    PolicyCliOptions ro = o.policy;
+    ro.path = o.reference;
+    reference = load_policy(ro, ctx);
+    for (const auto& [name, p] : reference->named_parameters()) p.set_requires_grad(false);
+  }
+  std::optional<format::Dataset> sft_data;
+  if (!o.sft_data.empty()) sft_data = format::read_dataset(o.sft_data);
+
+  training::Communicator comm(launch, std::chrono::seconds(o.dist_timeout));
+  if (launch.world > 1 && writer)
+    log::info("data parallel: " + std::to_string(launch.world) + " ranks (" + launch.launcher + ", Gloo at " +
+              launch.master_addr + ":" + std::to_string(launch.master_port) + ")");
+
+  const auto edges_total = training::trainable_edges(rl_inputs).size();
+  const auto per_epoch = static_cast<std::int64_t>((edges_total + static_cast<std::size_t>(c.minibatch) - 1) /
+                                                   static_cast<std::size_t>(c.minibatch));
+  if (start_minibatch > 0 && resume_total != per_epoch * c.epochs)
+    throw UsageError(o.policy.path + ": the checkpoint stopped at minibatch " + std::to_string(start_minibatch) + " of " +
+                     std::to_string(resume_total) + ", but these options make " + std::to_string(per_epoch * c.epochs) +
+                     " minibatches: resume with the --minibatch and --epochs of the interrupted run");
+  MetricsSink metrics(o.metrics, writer);
+  const auto rewards = reward_statistics(in.trajectories);
+  cli::Progress progress(ctx, "minibatches", static_cast<std::uint64_t>(per_epoch * c.epochs));
+  double replay_dev = -1;
+  std::vector<training::MinibatchMetrics> seen;
+  const auto start = std::chrono::steady_clock::now();
+  const auto result = training::train_rl(
+      *policy, reference.get(), rl_inputs, sft_data ? &*sft_data : nullptr, c, state, start_minibatch, comm,
+      [&](double max_dev) {
+        replay_dev = max_dev;
+        if (max_dev <= o.replay_tolerance) return;
+        const std::string message = in.records.front().path + (in.records.size() > 1 ? " (and the other inputs)" : "") +
+                                    ": /nodes/log_prob: replay check failed: recomputed log-probabilities give max |rho - 1| = " +
+                                    std::to_string(max_dev) + " at the first minibatch (tolerance " +
+                                    std::to_string(o.replay_tolerance) +
+                                    "): the sampler or the weights differ from the rollout's";
+        if (o.on_mismatch == "error") throw DataError(message + " (--on-mismatch warn trains anyway)");
+        if (writer) log::warning(message);
+      },
+      [&](const training::MinibatchMetrics& m) {
+        seen.push_back(m);
+        nlohmann::ordered_json j{{"minibatch", m.minibatch},   {"epoch", m.epoch},
+                                 {"step", m.step},             {"edges", m.edges},
+                                 {"loss", m.loss},             {"loss_grpo", m.loss_grpo},
+                                 {"loss_sft", m.loss_sft},     {"loss_kl", m.loss_kl},
+                                 {"lambda", m.lambda},         {"ratio_dev", m.ratio_dev},
+                                 {"max_ratio_dev", m.max_ratio_dev}, {"clip_fraction", m.clip_fraction},
+                                 {"approx_kl", m.approx_kl},   {"sft_items", m.sft_items},
+                                 {"seconds", m.seconds}};
+        if (m.grad_norm >= 0) j["grad_norm"] = m.grad_norm;
+        metrics.write(j);
+        progress.update(static_cast<std::uint64_t>(m.minibatch));
+        return signals::pending() == 0;
+      });
+  progress.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  // The update's summary: means over its minibatches, and the inputs' reward statistics.
+  double edges = 0, loss = 0, grpo = 0, sft = 0, kl = 0, dev = 0, clip = 0, akl = 0;
+  for (const auto& m : seen) {
+    const double e = static_cast<double>(m.edges);
+    edges += e;
+    loss += m.loss * e; grpo += m.loss_grpo * e; sft += m.loss_sft * e; kl += m.loss_kl * e;
+    dev += m.ratio_dev * e; clip += m.clip_fraction * e; akl += m.approx_kl * e;
+  }
+  const double ne = std::max(edges, 1.0);
+  const double edges_per_s = edges / std::max(seconds, 1e-9);
+  nlohmann::ordered_json summary{{"update", true},
+                                 {"objective", c.objective},
+                                 {"iteration", c.iteration},
+                                 {"step", result.state.step},
+                                 {"minibatches", result.minibatches_done},
+                                 {"minibatches_total", result.minibatches_total},
+                                 {"edges", static_cast<std::int64_t>(edges)},
+                                 {"loss", loss / ne},
+                                 {"loss_grpo", grpo / ne},
+                                 {"loss_sft", sft / ne},
+                                 {"loss_kl", kl / ne},
+                                 {"lambda", c.lambda},
+                                 {"ratio_dev", dev / ne},
+                                 {"replay_max_ratio_dev", replay_dev},
+                                 {"clip_fraction", clip / ne},
+                                 {"approx_kl", akl / ne},
+                                 {"grad_norm", seen.empty() ? 0.0 : seen.back().grad_norm},
+                                 {"edges_per_s", edges_per_s},
+                                 {"seconds", seconds},
+                                 {"ranks", launch.world},
+                                 {"rewards", rewards}};
+  metrics.write(summary);
+
+  const nlohmann::json training{{"objective", c.objective},
+                                {"step", result.state.step},
+                                {"seed", std::to_string(ctx.seed)},
+                                {"iteration", c.iteration},
+                                {"inputs", input_digests},
+                                {"minibatches_done", result.minibatches_done},
+                                {"minibatches_total", result.minibatches_total}};
+  if (writer) {
+    signals::AllowPublish publish;  // the checkpoint a stop asks for must be written
+    const auto provenance = ctx.provenance_record(in.records, nlohmann::json{{"update", seconds}}.dump());
+    if (o.weights_only) policy->save(output, ctx.force, {}, {{"provenance", provenance}});
+    else policy->save(output, ctx.force, result.state.tensors, {{"provenance", provenance}, {"training", training.dump()}});
+    if (!o.export_path.empty()) policy->export_safetensors(o.export_path, /*trainable_only=*/true, ctx.force);
+  }
+  comm.barrier();  // every rank returns once the checkpoint exists
+  if (writer) {
+    log::summary(c.objective + ": " + std::to_string(static_cast<std::int64_t>(edges)) + " edges in " +
+                 std::to_string(result.minibatches_done - start_minibatch) + " minibatches (" + std::to_string(edges_per_s) +
+                 " edges/s), mean |rho - 1| " + std::to_string(dev / ne) + ", clipped " + std::to_string(clip / ne) +
+                 ", lambda " + std::to_string(c.lambda) + ": wrote " + output);
+    if (ctx.json) std::printf("%s\n", summary.dump().c_str());
+  }
+  if (const int signo = signals::pending())
+    throw Interrupted(signo, "resumable checkpoint written to " + output + " at minibatch " +
+                                 std::to_string(result.minibatches_done));
+  return 0;
+}
+
+// SFT on data set files.
+int run_sft(UpdateOptions& o, cli::Context& ctx, const std::string& output, Inputs& in) {
+  const auto launch = training::launch_from_environment();
+  if (launch.world > 1)
+    throw UsageError("SFT runs in one process, but this one is rank " + std::to_string(launch.rank) + " of " +
+                     std::to_string(launch.world) + " (" + launch.launcher + "): launch it once");
+  auto policy = load_policy(o.policy, ctx);
+  policy->set_trainable(o.trainable);
+  auto& cfg = o.sft;
+  training::OptimizerState state;
+  // Resume: optimizer moments, step and (without --seed) the seed come from the checkpoint.
+  if (auto* b = dynamic_cast<model::BuiltinPolicy*>(policy.get())) {
+    auto it = b->metadata().find("training");
+    if (it != b->metadata().end()) {
+      const auto t = nlohmann::json::parse(it->second, nullptr, false);
+      if (t.is_object() && t.value("objective", "") == "sft") {
+        state.step = t.value("step", std::int64_t{0});
+        state.tensors = b->extras();
+        if (!ctx.seed_given) ctx.seed = std::stoull(t.value("seed", std::string("0")));
+        log::info("resuming SFT at step " + std::to_string(state.step) + " (seed " + std::to_string(ctx.seed) + ")");
+      }
+    }
+  }
+  cfg.seed = ctx.seed;
+  const auto data = concat_datasets(std::move(in.datasets), o.inputs);
+  MetricsSink metrics(o.metrics, true);
+  const std::int64_t end = cfg.until < 0 ? cfg.steps : std::min(cfg.until, cfg.steps);
+  cli::Progress progress(ctx, "steps", static_cast<std::uint64_t>(std::max<std::int64_t>(end, 0)));
+  double last_loss = 0;
+  state = training::train_sft(*policy, cfg, data.prompts, data.images, state, [&](const training::StepMetrics& m) {
+    last_loss = m.loss;
+    metrics.write({{"step", m.step}, {"loss", m.loss}, {"lr", m.lr}, {"grad_norm", m.grad_norm},
+                   {"samples_per_s", m.samples_per_s}});
+    progress.update(static_cast<std::uint64_t>(m.step));
+    return signals::pending() == 0;  // a stop request: finish this step, then checkpoint
+  });
+  progress.finish();
+  const nlohmann::json training{{"objective", "sft"}, {"step", state.step}, {"seed", std::to_string(ctx.seed)},
+                                {"steps", cfg.steps}};
+  {
+    signals::AllowPublish publish;  // the checkpoint a stop asks for must be written
+    const auto provenance = ctx.provenance_record(in.records);
+    if (o.weights_only) policy->save(output, ctx.force, {}, {{"provenance", provenance}});
+    else policy->save(output, ctx.force, state.tensors, {{"provenance", provenance}, {"training", training.dump()}});
+    if (!o.export_path.empty()) policy->export_safetensors(o.export_path, /*trainable_only=*/true, ctx.force);
+  }
+  log::summary("step " + std::to_string(state.step) + "/" + std::to_string(cfg.steps) + ", loss " +
+               std::to_string(last_loss) + ": wrote " + output);
+  if (ctx.json) std::printf("%s\n", nlohmann::json{{"output", output}, {"step", state.step}, {"loss", last_loss}}.dump().c_str());
+  // Stopped early by a signal: exit 128+N, saying that the checkpoint is there.
+  if (const int signo = signals::pending())
+    throw Interrupted(signo, "resumable checkpoint written to " + output + " at step " + std::to_string(state.step));
+  return 0;
 }
 }  // namespace
 
 cli::ToolSpec update_spec() {
   cli::ToolSpec spec;
   spec.name = "update";
-  spec.summary = "Train a policy; this build has the SFT objective (flow matching on data set files)";
-  spec.footer = "Example: update --policy base.safetensors --steps 200 train.h5 -o sft.safetensors; see update(1).";
+  spec.summary = "Train a policy: GRPO / LayerTuning-RL on scored trajectory files, or SFT on data set files";
+  spec.footer = "Example: update --policy base.safetensors iter0.adv.h5 -o iter1.safetensors; see update(1).";
   spec.common.output = spec.common.seed = spec.common.threads = spec.common.device = spec.common.progress = true;
   spec.setup = [](CLI::App& app, std::string& output) {
     auto o = std::make_shared<UpdateOptions>();
-    app.add_option("inputs", o->inputs, "Data set files (treerpo-shapes dataset); - = stdin")->required();
+    app.add_option("inputs", o->inputs, "Trajectory files with advantages (RL) or data set files (SFT); - = stdin")
+        ->required();
     add_policy_options(app, o->policy, /*required=*/true);
-    app.add_option("--objective", o->objective, "Training objective: sft (grpo and layertuning are not built yet)")
-        ->check(CLI::IsMember({"sft"}))
-        ->capture_default_str();
+    app.add_option("--objective", o->objective, "grpo, layertuning (grpo + weighted SFT on the best leaves) or sft; "
+                   "default: layertuning for tree files, grpo for window/independent files, sft for data sets")
+        ->check(CLI::IsMember({"grpo", "layertuning", "sft"}));
     app.add_option("--trainable", o->trainable, "Train the parameters whose names match this regular expression")
         ->capture_default_str();
     auto& c = o->sft;
-    app.add_option("--steps", c.steps, "Optimizer steps of the schedule (a resumed run stops at this step)")->capture_default_str();
-    app.add_option("--until", c.until, "Stop after this step (checkpoint mid-schedule); default: --steps");
-    app.add_option("--batch-size", c.batch_size, "Samples per micro-batch")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--grad-accum", c.grad_accum, "Micro-batches per optimizer step")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--lr", c.lr, "Peak learning rate (AdamW)")->capture_default_str();
-    app.add_option("--lr-schedule", c.schedule, "constant, linear or cosine decay after warmup")
-        ->check(CLI::IsMember({"constant", "linear", "cosine"}))->capture_default_str();
-    app.add_option("--warmup", c.warmup, "Linear warmup steps")->capture_default_str();
+    auto& r = o->rl;
+    // Shared by both kinds of objective.
+    app.add_option("--until", c.until, "Stop after this optimizer step (SFT) or minibatch of the update (RL) and "
+                   "write a resumable checkpoint");
+    app.add_option("--grad-accum", c.grad_accum, "Micro-batches (SFT) or minibatches (RL) per optimizer step")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--lr", c.lr, "Learning rate (AdamW; peak of the SFT schedule)")->capture_default_str();
     app.add_option("--weight-decay", c.weight_decay, "AdamW weight decay")->capture_default_str();
     app.add_option("--grad-clip", c.grad_clip, "Clip the global gradient norm; 0 = off")->capture_default_str();
-    app.add_option("--cond-dropout", c.cond_dropout, "Probability of training on the null prompt (for guidance)")
+    // SFT.
+    app.add_option("--steps", c.steps, "SFT: optimizer steps of the schedule (a resumed run stops at this step)")
+        ->capture_default_str();
+    app.add_option("--batch-size", c.batch_size, "SFT: samples per micro-batch")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--lr-schedule", c.schedule, "SFT: constant, linear or cosine decay after warmup")
+        ->check(CLI::IsMember({"constant", "linear", "cosine"}))->capture_default_str();
+    app.add_option("--warmup", c.warmup, "SFT: linear warmup steps")->capture_default_str();
+    app.add_option("--cond-dropout", c.cond_dropout, "SFT: probability of training on the null prompt (for guidance)")
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-    app.add_option("--timestep-sampling", c.timestep_sampling, "uniform or logit-normal sigma")
+    app.add_option("--timestep-sampling", c.timestep_sampling, "SFT: uniform or logit-normal sigma")
         ->check(CLI::IsMember({"uniform", "logit-normal"}))->capture_default_str();
+    // RL.
+    app.add_option("--minibatch", r.minibatch, "RL: trainable edges per minibatch (over all ranks)")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--epochs", r.epochs, "RL: passes over the edges of the inputs")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--clip-low", r.clip_low, "RL: e_low of the clipping bounds 1 - e_low g")->capture_default_str();
+    app.add_option("--clip-high", r.clip_high, "RL: e_high of the clipping bounds 1 + e_high g")->capture_default_str();
+    app.add_option("--eta", r.eta, "RL: reward-conditioned clipping, g = clamp(exp(eta A), 0.5, 2); 0 = fixed bounds")
+        ->capture_default_str();
+    app.add_option("--lambda", r.lambda, "LayerTuning: lambda_0, the weight of the SFT term")->capture_default_str();
+    app.add_option("--lambda-schedule", o->lambda_schedule, "LayerTuning: constant, linear (decay to 0 over "
+                   "--lambda-iterations) or cosine")->check(CLI::IsMember({"constant", "linear", "cosine"}))->capture_default_str();
+    app.add_option("--lambda-iterations", o->lambda_iterations, "LayerTuning: iterations of the lambda decay")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--sft-target", r.sft_target, "LayerTuning: best-leaf (flow matching to the best leaf at every "
+                   "layer), velocity (the stored velocities on its path) or dataset (pairs of --sft-data)")
+        ->check(CLI::IsMember({"best-leaf", "velocity", "dataset"}))->capture_default_str();
+    app.add_option("--sft-data", o->sft_data, "LayerTuning: data set file of the dataset target");
+    app.add_option("--sft-batch", r.sft_batch, "LayerTuning: data set pairs per minibatch (dataset target)")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--layer-weights", r.layer_weights, "LayerTuning: weight w_k per tree layer (W[,W...]); default all 1")
+        ->delimiter(',');
+    app.add_flag("!--no-advantage-weighting", r.advantage_weighting, "LayerTuning: do not weight the SFT term by the "
+                 "best leaf's normalised advantage");
+    app.add_option("--iteration", o->iteration, "RL: iteration j of the lambda schedule and the keys (default: the "
+                   "inputs' /rollout iteration)");
+    app.add_option("--kl-weight", r.kl_weight, "RL: beta_kl of a KL term to --reference (0 = off)")->capture_default_str();
+    app.add_option("--reference", o->reference, "RL: frozen reference checkpoint of the KL term");
+    app.add_option("--replay-tolerance", o->replay_tolerance, "RL: largest |rho - 1| allowed at the first minibatch")
+        ->capture_default_str();
+    app.add_option("--on-mismatch", o->on_mismatch, "RL: error or warn when the inputs' model digest or the replay "
+                   "check disagree with the policy")->check(CLI::IsMember({"error", "warn"}))->capture_default_str();
+    app.add_option("--max-batch", r.max_rows, "RL: model rows per forward pass (a guided edge takes two)")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--dist-timeout", o->dist_timeout, "RL, several processes: seconds to wait for the other ranks")
+        ->check(CLI::PositiveNumber)->capture_default_str();
+    // Outputs.
     app.add_flag("--weights-only", o->weights_only, "Write the weights without optimizer state or step: a model to "
                  "ship or to start new training from, not to resume");
-    app.add_option("--metrics", o->metrics, "Write one JSON line per step (step, loss, lr, grad_norm, samples/s); - = stderr");
+    app.add_option("--export", o->export_path, "Also write the trained parameters alone as safetensors");
+    app.add_option("--metrics", o->metrics, "Write JSON lines: one per optimizer step (SFT) or minibatch plus a "
+                   "summary (RL); - = stderr");
     return [o, &output](cli::Context& ctx) -> int {
       if (output == "-") throw UsageError("give the new checkpoint a name with -o FILE");
-      auto policy = load_policy(o->policy, ctx);
-      policy->set_trainable(o->trainable);
-      auto& cfg = o->sft;
-      training::OptimizerState state;
-      // Resume: optimizer moments, step and (without --seed) the seed come from the checkpoint.
-      if (auto* b = dynamic_cast<model::BuiltinPolicy*>(policy.get())) {
-        auto it = b->metadata().find("training");
-        if (it != b->metadata().end()) {
-          const auto t = nlohmann::json::parse(it->second, nullptr, false);
-          if (t.is_object() && t.value("objective", "") == "sft") {
-            state.step = t.value("step", std::int64_t{0});
-            state.tensors = b->extras();
-            if (!ctx.seed_given) ctx.seed = std::stoull(t.value("seed", std::string("0")));
-            log::info("resuming SFT at step " + std::to_string(state.step) + " (seed " + std::to_string(ctx.seed) + ")");
-          }
-        }
-      }
-      cfg.seed = ctx.seed;
-      const auto data = load_datasets(o->inputs);
-      std::unique_ptr<std::ofstream> metrics_file;
-      std::FILE* metrics = nullptr;
-      if (o->metrics == "-") metrics = stderr;
-      else if (!o->metrics.empty()) {
-        metrics_file = std::make_unique<std::ofstream>(o->metrics);
-        if (!*metrics_file) throw CreateError(with_errno(o->metrics + ": cannot create metrics file", errno));
-      }
-      const std::int64_t end = cfg.until < 0 ? cfg.steps : std::min(cfg.until, cfg.steps);
-      cli::Progress progress(ctx, "steps", static_cast<std::uint64_t>(std::max<std::int64_t>(end, 0)));
-      double last_loss = 0;
-      state = training::train_sft(*policy, cfg, data.prompts, data.images, state, [&](const training::StepMetrics& m) {
-        last_loss = m.loss;
-        const std::string line = nlohmann::ordered_json{{"step", m.step}, {"loss", m.loss}, {"lr", m.lr},
-                                                {"grad_norm", m.grad_norm}, {"samples_per_s", m.samples_per_s}}
-                                     .dump();
-        if (metrics) std::fprintf(metrics, "%s\n", line.c_str());
-        if (metrics_file) *metrics_file << line << "\n" << std::flush;
-        progress.update(static_cast<std::uint64_t>(m.step));
-        return signals::pending() == 0;  // a stop request: finish this step, then checkpoint
-      });
-      progress.finish();
-      const nlohmann::json training{{"objective", "sft"}, {"step", state.step}, {"seed", std::to_string(ctx.seed)},
-                                    {"steps", cfg.steps}};
-      {
-        signals::AllowPublish publish;  // the checkpoint a stop asks for must be written
-        if (o->weights_only) policy->save(output, ctx.force, {}, {{"provenance", ctx.provenance_record({})}});
-        else
-          policy->save(output, ctx.force, state.tensors,
-                       {{"provenance", ctx.provenance_record({})}, {"training", training.dump()}});
-      }
-      log::summary("step " + std::to_string(state.step) + "/" + std::to_string(cfg.steps) + ", loss " +
-                   std::to_string(last_loss) + ": wrote " + output);
-      if (ctx.json) std::printf("%s\n", nlohmann::json{{"output", output}, {"step", state.step}, {"loss", last_loss}}.dump().c_str());
-      // Stopped early by a signal: exit 128+N, saying that the checkpoint is there.
-      if (const int signo = signals::pending())
-        throw Interrupted(signo, "resumable checkpoint written to " + output + " at step " + std::to_string(state.step));
-      return 0;
+      auto in = open_inputs(o->inputs);
+      const bool rl = !in.trajectories.empty();
+      if (o->objective.empty() && !rl) o->objective = "sft";
+      if (rl && o->objective == "sft")
+        throw UsageError("--objective sft trains on data set files; " + in.records.front().path +
+                         " is a trajectory file (use grpo or layertuning)");
+      if (!rl && !o->objective.empty() && o->objective != "sft")
+        throw UsageError("--objective " + o->objective + " trains on trajectory files; " + in.records.front().path +
+                         " is a data set file");
+      for (const auto& opt : rl ? kSftOnly : kRlOnly)
+        if (cli::on_command_line(ctx, opt))
+          throw UsageError(opt + (rl ? " applies to SFT on data set files (these inputs are trajectories)"
+                                     : " applies to RL on trajectory files (these inputs are data sets)"));
+      if (!rl) return run_sft(*o, ctx, output, in);
+      auto& r = o->rl;
+      r.grad_accum = o->sft.grad_accum;
+      r.until = o->sft.until;
+      r.grad_clip = o->sft.grad_clip;
+      r.adamw = training::AdamWSettings{o->sft.lr, o->sft.weight_decay, o->sft.beta1, o->sft.beta2};
+      return run_rl(*o, ctx, output, in);
     };
   };
   return spec;

@@ -14,16 +14,35 @@ namespace treerpo::training {
 namespace {
 // The order of samples in epoch `epoch`: a keyed Fisher-Yates shuffle.
 std::vector<std::int64_t> epoch_order(std::uint64_t seed, std::int64_t epoch, std::int64_t n) {
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  rng::NormalStream s(rng::derive_key(seed, rng::Domain::minibatch, {static_cast<std::uint64_t>(epoch)}));
-  for (std::int64_t i = n - 1; i > 0; --i)
-    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(s.next_u64() % static_cast<std::uint64_t>(i + 1))]);
-  return order;
+  return rng::permutation(rng::derive_key(seed, rng::Domain::minibatch, {static_cast<std::uint64_t>(epoch)}), n);
+}
+}  // namespace
+
+torch::Tensor images_to_latents(const format::ByteArray& images) {
+  const auto N = static_cast<std::int64_t>(images.shape.at(0));
+  const auto H = static_cast<std::int64_t>(images.shape.at(1)), W = static_cast<std::int64_t>(images.shape.at(2));
+  return torch::from_blob(const_cast<std::uint8_t*>(images.data.data()), {N, H, W, 3}, torch::kByte)
+      .permute({0, 3, 1, 2})
+      .to(torch::kFloat)
+      .div(127.5)
+      .sub(1.0)
+      .contiguous();
 }
 
-std::string state_key(const torch::Tensor& p) { return c10::guts::to_string(p.unsafeGetTensorImpl()); }
-}  // namespace
+torch::Tensor flow_matching_loss(model::Policy& policy, const torch::Tensor& x0, const torch::Tensor& noise,
+                                 const torch::Tensor& sigma, const model::Conditioning& cond,
+                                 const torch::Tensor& weight) {
+  const auto device = policy.placement().device;
+  std::vector<std::int64_t> view(static_cast<std::size_t>(x0.dim()), 1);
+  view[0] = x0.size(0);
+  const auto s = sigma.view(view);
+  const auto xs = (1 - s) * x0 + s * noise;
+  const auto target = (noise - x0).to(device);
+  const auto v = policy.velocity(xs.to(device), sigma.to(device), cond.to(device));
+  const auto sq = (v.to(torch::kFloat) - target).pow(2);
+  if (!weight.defined()) return sq.mean();
+  return (sq.flatten(1).mean(1) * weight.to(device)).mean();
+}
 
 double learning_rate(const SftConfig& c, std::int64_t step) {
   if (c.warmup > 0 && step < c.warmup) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup);
@@ -44,38 +63,14 @@ OptimizerState train_sft(model::Policy& policy, const SftConfig& c, const format
     throw DataError("the data set's images are " + std::to_string(H) + "x" + std::to_string(W) +
                     " RGB but the policy's latents are [" + std::to_string(shape[0]) + ", " + std::to_string(shape[1]) +
                     ", " + std::to_string(shape[2]) + "]");
-  const auto device = policy.placement().device;
-  // Images as x0 in [-1, 1], [N, 3, H, W] (the built-in model works in pixel space).
-  const auto x0_all = torch::from_blob(const_cast<std::uint8_t*>(images.data.data()), {N, H, W, 3}, torch::kByte)
-                          .permute({0, 3, 1, 2})
-                          .to(torch::kFloat)
-                          .div(127.5)
-                          .sub(1.0)
-                          .contiguous();
+  const auto x0_all = images_to_latents(images);  // the built-in model works in pixel space
   const auto cond_all = model::conditioning_for(policy, prompts, 0, static_cast<std::size_t>(N), "data set");
   const auto null_one = policy.null_conditioning(1, cond_all.slice(0, 1));
 
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (const auto& [name, p] : policy.named_parameters())
     if (p.requires_grad()) params.emplace_back(name, p);
-  if (params.empty()) throw UsageError("no trainable parameters");
-  std::vector<torch::Tensor> tensors;
-  for (const auto& [name, p] : params) tensors.push_back(p);
-  torch::optim::AdamW opt(tensors, torch::optim::AdamWOptions(c.lr)
-                                       .betas(std::make_tuple(c.beta1, c.beta2))
-                                       .weight_decay(c.weight_decay)
-                                       .eps(1e-8));
-  for (const auto& [name, p] : params) {  // resume: the exact moments and step counts
-    auto a = state.tensors.find("optimizer." + name + ".exp_avg");
-    auto b = state.tensors.find("optimizer." + name + ".exp_avg_sq");
-    auto s = state.tensors.find("optimizer." + name + ".step");
-    if (a == state.tensors.end() || b == state.tensors.end() || s == state.tensors.end()) continue;
-    auto ps = std::make_unique<torch::optim::AdamWParamState>();
-    ps->step(s->second.item<std::int64_t>());
-    ps->exp_avg(a->second.to(device, p.scalar_type()).clone());
-    ps->exp_avg_sq(b->second.to(device, p.scalar_type()).clone());
-    opt.state()[state_key(p)] = std::move(ps);
-  }
+  Optimizer opt(params, AdamWSettings{c.lr, c.weight_decay, c.beta1, c.beta2}, state);
 
   const std::int64_t end = c.until < 0 ? c.steps : std::min(c.until, c.steps);
   const std::int64_t B = c.batch_size;
@@ -84,7 +79,7 @@ OptimizerState train_sft(model::Policy& policy, const SftConfig& c, const format
   while (step < end) {
     const auto t0 = std::chrono::steady_clock::now();
     const double lr = learning_rate(c, step);
-    for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    opt.set_lr(lr);
     opt.zero_grad();
     double loss_sum = 0;
     for (std::int64_t micro = 0; micro < c.grad_accum; ++micro) {
@@ -108,15 +103,12 @@ OptimizerState train_sft(model::Policy& policy, const SftConfig& c, const format
         for (std::int64_t e = 0; e < 3 * H * W; ++e) np[j * 3 * H * W + e] = static_cast<float>(r.next());
       }
       const auto x0 = x0_all.index_select(0, torch::tensor(idx));
-      const auto s4 = sigma.view({B, 1, 1, 1});
-      const auto xs = (1 - s4) * x0 + s4 * noise;
-      const auto target = (noise - x0).to(device);
-      const auto v = policy.velocity(xs.to(device), sigma.to(device), model::Conditioning::cat(conds).to(device));
-      const auto loss = (v.to(torch::kFloat) - target).pow(2).mean() / static_cast<double>(c.grad_accum);
+      const auto loss = flow_matching_loss(policy, x0, noise, sigma, model::Conditioning::cat(conds)) /
+                        static_cast<double>(c.grad_accum);
       loss.backward();
       loss_sum += loss.item<double>();
     }
-    const double norm = torch::nn::utils::clip_grad_norm_(tensors, c.grad_clip > 0 ? c.grad_clip : INFINITY);
+    const double norm = opt.clip_grad_norm(c.grad_clip);
     opt.step();
     ++step;
     StepMetrics m;
@@ -129,17 +121,7 @@ OptimizerState train_sft(model::Policy& policy, const SftConfig& c, const format
     if (on_step && !on_step(m)) break;
   }
 
-  OptimizerState out;
-  out.step = step;
-  for (const auto& [name, p] : params) {
-    auto it = opt.state().find(state_key(p));
-    if (it == opt.state().end()) continue;
-    const auto& ps = static_cast<const torch::optim::AdamWParamState&>(*it->second);
-    out.tensors["optimizer." + name + ".exp_avg"] = ps.exp_avg();
-    out.tensors["optimizer." + name + ".exp_avg_sq"] = ps.exp_avg_sq();
-    out.tensors["optimizer." + name + ".step"] = torch::tensor(ps.step(), torch::kLong);
-  }
-  return out;
+  return opt.state(step);
 }
 
 }  // namespace treerpo::training

@@ -12,6 +12,7 @@
 
 #include "format/trajectory.hpp"
 #include "model/policy.hpp"
+#include "training/optimizer.hpp"
 
 namespace treerpo::training {
 
@@ -31,18 +32,22 @@ struct SftConfig {
   std::uint64_t seed = 0;
 };
 
+/// Flow-matching loss (ALGORITHM.md section 1) of a batch: x0 [B, ...] data, noise [B, ...] e,
+/// sigma [B] on CPU; mean over samples of `weight` [B] (undefined = 1) times the per-sample mean of
+/// (v(x_sigma, sigma, c) - (e - x0))^2. Differentiable in the policy's parameters.
+torch::Tensor flow_matching_loss(model::Policy& policy, const torch::Tensor& x0, const torch::Tensor& noise,
+                                 const torch::Tensor& sigma, const model::Conditioning& cond,
+                                 const torch::Tensor& weight = {});
+
+/// Images [N, H, W, 3] uint8 as pixel-space latents in [-1, 1], [N, 3, H, W] float32.
+torch::Tensor images_to_latents(const format::ByteArray& images);
+
 /// Learning rate at (0-based) step under the schedule.
 double learning_rate(const SftConfig& c, std::int64_t step);
 
 struct StepMetrics {
   std::int64_t step = 0;  ///< 1-based number of optimizer steps done
   double loss = 0, lr = 0, grad_norm = 0, samples_per_s = 0;
-};
-
-/// The training state that checkpoints carry besides the weights.
-struct OptimizerState {
-  std::int64_t step = 0;                              ///< optimizer steps done
-  std::map<std::string, torch::Tensor> tensors;       ///< "optimizer.<param>.exp_avg" / ".exp_avg_sq"
 };
 
 /// Runs SFT from `state.step` to min(until, steps). `images` [N, H, W, 3] uint8 with texts;
