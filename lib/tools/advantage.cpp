@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
@@ -84,6 +85,7 @@ cli::ToolSpec advantage_spec() {
     app.add_option("--zstd-level", o->zstd_level, "Zstandard level of the datasets; 0 = uncompressed")
         ->check(CLI::Range(0, 22))->capture_default_str();
     return [o, &output](cli::Context& ctx) -> int {
+      const auto start = std::chrono::steady_clock::now();
       cli::check_stdout_free(ctx, output);
       auto in = load_trajectory(o->input);
       auto& t = in.trajectory;
@@ -180,7 +182,8 @@ cli::ToolSpec advantage_spec() {
         std::printf("%s\n", nlohmann::ordered_json{{"tool", ctx.tool},        {"output", output},
                                                    {"method", adv.method},    {"aggregate", o->aggregate},
                                                    {"per_depth", depth},      {"degenerate_groups", res.degenerate},
-                                                   {"clipped_fraction", res.clipped_fraction}, {"bytes", bytes}}
+                                                   {"clipped_fraction", res.clipped_fraction}, {"bytes", bytes},
+                                                   {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}}
                                 .dump()
                                 .c_str());
       return 0;

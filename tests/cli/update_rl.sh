@@ -69,6 +69,20 @@ update --policy base.safetensors "${common[@]}" --epochs 2 --until 3 -o half.saf
 update --policy half.safetensors "${common[@]}" --epochs 2 -o resumed.safetensors -q && pass || fail "resume"
 [ "$(digest full.safetensors)" = "$(digest resumed.safetensors)" ] && pass || fail "resumed update differs"
 
+# SIGTERM mid-update: the optimizer step in progress finishes, a resumable checkpoint is written,
+# exit 143; resuming it finishes the update.
+update --policy base.safetensors a.h5 --minibatch 1 --epochs 30 --threads 1 -o stopped.safetensors -q 2>term.err &
+pid=$!
+wait_for_handler "$pid" TERM
+sleep 3
+kill -TERM $pid
+wait $pid
+rc=$?
+[ "$rc" = 143 ] && pass || fail "SIGTERM exit $rc: $(cat term.err)"
+grep -q 'resumable checkpoint written to stopped.safetensors at minibatch' term.err && pass || fail "message: $(cat term.err)"
+update --policy stopped.safetensors a.h5 --minibatch 1 --epochs 30 --threads 1 --json -o finished.safetensors -q \
+  | grep -q '"minibatches":540,"minibatches_total":540' && pass || fail "resuming the stopped update"
+
 # Objectives and options.
 update --policy base.safetensors "${common[@]}" --objective grpo --json -o grpo.safetensors -q | grep -q '"objective":"grpo"' \
   && pass || fail "grpo"

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""loop_report.py -- the RL loop's progress table and reward curve, from the files the loop
+rules of Makefile.examples leave in LOOP_DIR (standard library only):
+
+  itK.rollout.json / itK.scored.json / itK.adv.json   --json summaries of tree-rollout, score, advantage
+  itK.metrics.jsonl                                    update's metrics (last line: the update's summary)
+
+  loop_report.py LOOP_DIR ITERS [--svg FILE] [--eval REPORT.json]
+
+Prints one row per iteration: the batch's mean strict and partial reward (the shapes rewards of
+its leaves), the clip fraction and mean |rho - 1| of the update, lambda, and the seconds of each
+stage; writes the reward curve as SVG; with --eval, the held-out comparison of evaluate's report.
+"""
+import argparse
+import json
+import os
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def last_line(path):
+    with open(path) as f:
+        lines = [l for l in f if l.strip()]
+    return json.loads(lines[-1])
+
+
+def svg_curve(rows, path):
+    w, h, left, bottom, top, right = 640, 360, 56, 40, 20, 130
+    n = len(rows)
+    xs = lambda i: left + (w - left - right) * (i / max(n - 1, 1))
+    ys = lambda v: top + (h - top - bottom) * (1 - v)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{w}" height="{h}" fill="white"/>']
+    for v in (0, 0.25, 0.5, 0.75, 1):
+        out.append(f'<line x1="{left}" x2="{w - right}" y1="{ys(v):.1f}" y2="{ys(v):.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 6}" y="{ys(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>')
+    for i in range(n):
+        if n <= 12 or i % max(1, n // 10) == 0 or i == n - 1:
+            out.append(f'<text x="{xs(i):.1f}" y="{h - bottom + 16}" text-anchor="middle">{rows[i]["iteration"]}</text>')
+    out.append(f'<text x="{(left + w - right) / 2}" y="{h - 6}" text-anchor="middle">iteration</text>')
+    out.append(f'<text x="14" y="{(top + h - bottom) / 2}" transform="rotate(-90 14 {(top + h - bottom) / 2})" '
+               'text-anchor="middle">mean reward of the batch</text>')
+    for key, colour, label in (("strict", "#1f77b4", "shapes (strict)"), ("partial", "#ff7f0e", "shapes-partial")):
+        pts = " ".join(f"{xs(i):.1f},{ys(r[key]):.1f}" for i, r in enumerate(rows))
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        k = len(out)
+        y = top + 14 + 18 * (0 if key == "strict" else 1)
+        out.append(f'<line x1="{w - right + 10}" x2="{w - right + 30}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" stroke-width="2"/>')
+        out.append(f'<text x="{w - right + 34}" y="{y}">{label}</text>')
+    out.append("</svg>")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(out) + "\n")
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("loop_dir")
+    ap.add_argument("iters", type=int)
+    ap.add_argument("--svg")
+    ap.add_argument("--eval")
+    a = ap.parse_args()
+    rows = []
+    for k in range(a.iters):
+        p = lambda suffix: os.path.join(a.loop_dir, f"it{k}.{suffix}")
+        try:
+            s = last_line(p("metrics.jsonl"))
+            r = s["rewards"]
+            rows.append({"iteration": k, "strict": r["shapes"]["mean"], "partial": r["shapes-partial"]["mean"],
+                         "clip": s["clip_fraction"], "dev": s["ratio_dev"], "lam": s["lambda"],
+                         "t_roll": load(p("rollout.json"))["seconds"], "t_score": load(p("scored.json"))["seconds"],
+                         "t_adv": load(p("adv.json"))["seconds"], "t_upd": s["seconds"]})
+        except (OSError, KeyError, ValueError) as e:
+            sys.exit(f"loop_report.py: iteration {k}: {e}")
+    print(f"{'iter':>4} {'strict':>7} {'partial':>7} {'clip':>6} {'|rho-1|':>8} {'lambda':>7} "
+          f"{'rollout':>8} {'score':>6} {'adv':>5} {'update':>7}")
+    for r in rows:
+        print(f"{r['iteration']:>4} {r['strict']:>7.3f} {r['partial']:>7.3f} {r['clip']:>6.3f} {r['dev']:>8.1e} "
+              f"{r['lam']:>7.4f} {r['t_roll']:>7.1f}s {r['t_score']:>5.1f}s {r['t_adv']:>4.1f}s {r['t_upd']:>6.1f}s")
+    if a.svg:
+        svg_curve(rows, a.svg)
+        print(f"reward curve: {a.svg}")
+    if a.eval:
+        e = load(a.eval)
+        for name, c in e["comparison"].items():
+            print(f"held-out {name}: base {c['mean_policy']:.3f} -> final {c['mean_compare']:.3f}, "
+                  f"difference {c['difference']:+.3f}, {100 * c['confidence']:.0f}% CI "
+                  f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], p = {c['p_value']:.2g} "
+                  f"({c['prompts']} prompts: {c['better']} better, {c['worse']} worse)")
+
+
+if __name__ == "__main__":
+    main()
