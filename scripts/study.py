@@ -158,9 +158,11 @@ def main():
     table = ["| configuration | iterations | stage seconds | NFE | held-out strict (s.e.) | seconds to reach the window's final accuracy |",
              "|---|---|---|---|---|---|"]
     target = results["window"][-1]["strict"] if "window" in results else None
+    first = next(iter(results.values()))[0]
+    table.append(f"| base (before training) | 0 | 0 | 0 | {first['strict']:.3f} ({first['std_error']:.3f}) | - |")
     for name, pts in results.items():
         last = pts[-1]
-        reach = next((p["seconds"] for p in pts if target is not None and p["strict"] >= target), None)
+        reach = next((p["seconds"] for p in pts[1:] if target is not None and p["strict"] >= target), None)
         table.append(f"| {name} | {last['iteration']} | {last['seconds']:.0f} | {last['nfe']} | "
                      f"{last['strict']:.3f} ({last['std_error']:.3f}) | {'-' if reach is None else f'{reach:.0f}'} |")
     with open(os.path.join(a.out, "results.json"), "w") as f:

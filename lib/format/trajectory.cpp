@@ -110,6 +110,11 @@ void check_invariants(const Trajectory& t, const std::string& file) {
   }
   expect_length(file, "/leaves/prompt", t.leaves.prompt.size(), G, "leaves");
   expect_array(file, "/leaves/latent", t.leaves.latent, G, r.latent_shape);
+  if (t.leaves.path) {
+    std::vector<std::int64_t> step_shape{r.steps - r.window_start - r.depth - 1};
+    step_shape.insert(step_shape.end(), r.latent_shape.begin(), r.latent_shape.end());
+    expect_array(file, "/leaves/path", *t.leaves.path, G, step_shape);
+  }
   if (t.leaves.image) {
     const auto& s = t.leaves.image->shape;
     if (s.size() != 4 || s[0] != G || s[3] != 3) fail(file, "/leaves/image: expected shape [leaves, H, W, 3]");

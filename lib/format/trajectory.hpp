@@ -10,7 +10,7 @@ namespace treerpo::format {
 
 inline constexpr const char* kFormatName = "trajectory";
 inline constexpr std::int64_t kFormatMajor = 1;  ///< readers refuse a higher major
-inline constexpr std::int64_t kFormatMinor = 0;  ///< and accept any minor
+inline constexpr std::int64_t kFormatMinor = 1;  ///< and accept any minor (1.1 added /leaves/path)
 
 /// Kind of a tree node (HDF5 enum "trunk"/"branch"/"leaf" in /nodes/kind).
 enum class NodeKind : std::uint8_t { trunk = 0, branch = 1, leaf = 2 };
@@ -86,6 +86,9 @@ struct Leaves {
   std::vector<std::int64_t> prompt;   ///< index into /prompts
   FloatArray latent;                  ///< [G, C, H, W] final latent at sigma_T = 0
   std::optional<ByteArray> image;     ///< [G, H, W, 3] decoded image, uint8 HWC
+  /// [G, S, C, H, W] the ODE-suffix states of each leaf at steps l + d + 1 .. T - 1
+  /// (S = T - l - d - 1; the state at T is `latent`), optional (format 1.1)
+  std::optional<FloatArray> path;
   std::size_t size() const { return node.size(); }
 };
 

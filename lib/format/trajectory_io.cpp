@@ -238,6 +238,13 @@ Trajectory read_trajectory(hid_t file, const std::string& name) {
     h5::read_numeric(file, "/leaves/image", Type::u8, img.data.data(), name + ": /leaves/image");
     t.leaves.image = std::move(img);
   }
+  if (h5::exists(file, "/leaves/path")) {
+    const auto S = t.rollout.steps - t.rollout.window_start - t.rollout.depth - 1;
+    if (S < 1) throw DataError(name + ": /leaves/path: the rollout has no ODE-suffix states to store");
+    auto shape = item_shape(S);
+    shape.insert(shape.begin(), G);
+    t.leaves.path = read_floats(file, name, "/leaves/path", {latent_dtype}, shape);
+  }
 
   if (h5::exists(file, "/rewards")) {
     Handle g = h5::open_group(file, "/rewards", ExitCode::data, name + ": /rewards");
@@ -337,6 +344,7 @@ void write_trajectory(hid_t file, const Trajectory& t, const WriteOptions& optio
     write_vector(g.get(), "prompt", Type::i64, l.prompt, s);
     write_floats(g.get(), "latent", l.latent, t.rollout.latent_dtype, s);
     if (l.image) h5::write_numeric(g.get(), "image", Type::u8, Type::u8, l.image->shape, l.image->data.data(), s);
+    if (l.path) write_floats(g.get(), "path", *l.path, t.rollout.latent_dtype, s);
   }
   if (!t.rewards.empty()) {
     Handle g = h5::create_group(file, "rewards");

@@ -192,11 +192,14 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
     if (on_step && !on_step(evaluations)) return false;
   }
 
-  // Suffix: every leaf continues with ODE steps to sigma_T = 0.
+  // Suffix: every leaf continues with ODE steps to sigma_T = 0. Stored suffix states are rounded
+  // copies; the leaves continue from the unrounded ones, so storing them changes nothing else.
+  std::vector<torch::Tensor> suffix;
   for (std::int64_t i = l + d; i < T; ++i) {
     const auto v = velocity(x, i, rows_cond);
     if (c.store_velocity && i == l + d) velocities.push_back(v.to(torch::kCPU));
     x = flow::ode_step(x, v, sigmas_at(i));
+    if (c.store_suffix && i + 1 < T) suffix.push_back(flow::round_to_storage(x, c.storage).to(torch::kCPU, torch::kFloat));
     if (on_step && !on_step(evaluations)) return false;
   }
   if (c.store_velocity && l + d == T) velocities.push_back(torch::full_like(latents.back(), NAN));  // never evaluated
@@ -245,6 +248,10 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
   }
   const auto leaves = final_latents.index_select(0, torch::tensor(leaf_order));
   append_rows(out.leaves.latent, leaves);
+  if (c.store_suffix && !suffix.empty()) {
+    if (!out.leaves.path) out.leaves.path = format::FloatArray{};
+    append_rows(*out.leaves.path, torch::stack(suffix, 1).index_select(0, torch::tensor(leaf_order)));
+  }
   if (c.images) {
     const auto pixels = model::to_pixels(leaves);
     if (!out.leaves.image) out.leaves.image = format::ByteArray{{0, static_cast<std::uint64_t>(pixels.size(1)),

@@ -51,6 +51,7 @@ struct SamplerConfig {
   std::optional<torch::ScalarType> storage; ///< latents stored narrower (float16): rounded first
   bool store_velocity = false;              ///< keep the (guided) velocity evaluated at each node
   bool store_trunk = false;                 ///< keep every trunk state (steps 0..l) as a chain of trunk nodes
+  bool store_suffix = false;                ///< keep each leaf's ODE-suffix states (steps l+d+1..T-1): /leaves/path
   bool images = true;                       ///< decode leaves into uint8 images (pixel-space models)
   std::uint64_t seed = 0;
 };

@@ -57,7 +57,8 @@ void check_compatible(const Trajectory& a, const std::string& an, const Trajecto
       a.prompts.pooled.has_value() != b.prompts.pooled.has_value() ||
       a.prompts.mask.has_value() != b.prompts.mask.has_value() ||
       a.nodes.velocity.has_value() != b.nodes.velocity.has_value() ||
-      a.leaves.image.has_value() != b.leaves.image.has_value())
+      a.leaves.image.has_value() != b.leaves.image.has_value() ||
+      a.leaves.path.has_value() != b.leaves.path.has_value())
     throw DataError(bn + ": optional datasets differ from " + an);
 }
 
@@ -114,6 +115,7 @@ Trajectory merge_trajectories(const std::vector<Trajectory>& shards, const std::
   if (shards[0].prompts.mask) out.prompts.mask.emplace();
   if (shards[0].nodes.velocity) out.nodes.velocity.emplace();
   if (shards[0].leaves.image) out.leaves.image.emplace();
+  if (shards[0].leaves.path) out.leaves.path.emplace();
 
   for (const auto& t : shards) out.provenance.insert(out.provenance.end(), t.provenance.begin(), t.provenance.end());
 
@@ -152,6 +154,7 @@ Trajectory merge_trajectories(const std::vector<Trajectory>& shards, const std::
     }
     append_rows(out.leaves.latent, t.leaves.latent, lb, le);
     if (t.leaves.image) append_rows(*out.leaves.image, *t.leaves.image, lb, le);
+    if (t.leaves.path) append_rows(*out.leaves.path, *t.leaves.path, lb, le);
   }
   // Empty arrays still need their item shape.
   auto shape_of = [&](format::FloatArray& a, const format::FloatArray& like) {
@@ -159,6 +162,7 @@ Trajectory merge_trajectories(const std::vector<Trajectory>& shards, const std::
   };
   shape_of(out.nodes.latent, shards[0].nodes.latent);
   shape_of(out.leaves.latent, shards[0].leaves.latent);
+  if (out.leaves.path) shape_of(*out.leaves.path, *shards[0].leaves.path);
   format::check_invariants(out, "merged output");
   return out;
 }

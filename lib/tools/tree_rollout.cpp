@@ -45,6 +45,7 @@ struct RolloutOptions {
   std::string latent_dtype = "float32";
   bool velocity = false;
   bool trunk = false;
+  bool suffix = false;
   bool images = true;
   int zstd_level = 3;
 };
@@ -120,6 +121,7 @@ rollout::SamplerConfig resolve(const RolloutOptions& o, std::uint64_t seed, doub
   c.storage = o.latent_dtype == "float16" ? std::optional<torch::ScalarType>(torch::kHalf) : std::nullopt;
   c.store_velocity = o.velocity;
   c.store_trunk = o.trunk;
+  c.store_suffix = o.suffix;
   c.seed = seed;
   return c;
 }
@@ -177,6 +179,8 @@ cli::ToolSpec tree_rollout_spec() {
     app.add_flag("--velocity", o->velocity, "Also store the model velocity evaluated at every node");
     app.add_flag("--store-trunk", o->trunk, "Also store every trunk state before the window (a chain of trunk nodes "
                  "from the initial noise)");
+    app.add_flag("--store-suffix", o->suffix, "Also store each leaf's ODE-suffix states after the window "
+                 "(/leaves/path, steps l+d+1 .. T-1)");
     app.add_flag("--images,!--no-images", o->images, "Store decoded uint8 images of the leaves (pixel-space policies; "
                  "default on)");
     app.add_option("--zstd-level", o->zstd_level, "Zstandard level of the datasets; 0 = uncompressed")
@@ -195,6 +199,9 @@ cli::ToolSpec tree_rollout_spec() {
         throw UsageError("the window options do not apply to --mode independent (SDE at every step)");
       double beta = 0;
       auto config = resolve(*o, ctx.seed, beta);
+      if (config.store_suffix &&
+          o->steps - config.window_start - static_cast<std::int64_t>(config.branching.size()) - 1 < 1)
+        throw UsageError("--store-suffix: the window ends within one step of the last: no ODE-suffix states to store");
       const auto start = std::chrono::steady_clock::now();
       const auto source = format::read_prompt_file(o->prompts);
       const std::string prompts_name = o->prompts == "-" ? "<stdin>" : o->prompts;
@@ -242,6 +249,7 @@ cli::ToolSpec tree_rollout_spec() {
           {"noise", {{"a0", o->noise}, {"beta", beta}, {"explicit_levels", !o->noise_levels.empty()}}},
           {"velocity", config.store_velocity},
           {"store_trunk", config.store_trunk},
+          {"store_suffix", config.store_suffix},
           {"reconstruction", "dynamic noise a_k = a_0 (1 + beta k / max(d - 1, 1)) reconstructs Dynamic-TreeRPO's "
                              "Eq. 6 (ALGORITHM.md section 3)"}}
                        .dump();

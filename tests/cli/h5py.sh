@@ -10,7 +10,7 @@ treerpo-synth --count 3 --seed 11 --steps 8 --depth 3 --branching 3,2,2 --window
 "$PYTHON" - <<'PY' && pass || fail "values read by h5py"
 import h5py, numpy as np, math, json
 a, b = h5py.File('f32.h5', 'r'), h5py.File('f16.h5', 'r')
-assert a.attrs['treerpo_format'] == 'trajectory' and list(a.attrs['treerpo_format_version']) == [1, 0]
+assert a.attrs['treerpo_format'] == 'trajectory' and list(a.attrs['treerpo_format_version']) == [1, 1]
 r = a['rollout']
 T, shift, l = int(r.attrs['steps'][0]), float(r.attrs['shift'][0]), int(r.attrs['window_start'][0])
 branching = [int(x) for x in r.attrs['branching']]

@@ -245,3 +245,45 @@ TEST(Rollout, StoredTrunkStatesPrecedeTheSameTree) {
   EXPECT_EQ(full.leaves.latent.data, plain.leaves.latent.data);
   EXPECT_EQ(full.statistics.nfe, plain.statistics.nfe);
 }
+
+TEST(Rollout, StoredSuffixStatesAreTheLeavesOdePaths) {
+  auto p = tiny_policy();
+  {
+    torch::NoGradGuard g;  // off the zero-initialised output layers: a velocity that moves the states
+    torch::manual_seed(3);
+    for (auto& [name, t] : p.named_parameters()) t.add_(torch::randn_like(t) * 0.05);
+  }
+  auto c = config(6, 1, {2, 2});  // suffix steps 3, 4, 5: stored states at steps 4 and 5
+  const std::vector<std::string> texts{"a circle", "two squares"};
+  const auto plain = run(p, texts, c);
+  c.store_suffix = true;
+  const auto full = run(p, texts, c);
+  EXPECT_EQ(full.leaves.latent.data, plain.leaves.latent.data);  // storing them changes nothing
+  EXPECT_EQ(full.nodes.latent.data, plain.nodes.latent.data);
+  ASSERT_TRUE(full.leaves.path.has_value());
+  EXPECT_EQ(full.leaves.path->shape, (std::vector<std::uint64_t>{8, 2, 3, 16, 16}));
+  // Each stored state is one Euler step from the previous one (from the leaf node, to the final
+  // latent), with the model's velocity recomputed here.
+  const auto path = rows(*full.leaves.path);
+  const auto cond = p.encode(texts);
+  const auto nodes = rows(full.nodes.latent), finals = rows(full.leaves.latent);
+  for (std::int64_t g = 0; g < 8; ++g) {
+    const auto prompt = full.leaves.prompt[static_cast<std::size_t>(g)];
+    auto x = nodes[full.leaves.node[static_cast<std::size_t>(g)]].unsqueeze(0);
+    for (std::int64_t s = 0; s < 3; ++s) {
+      const auto i = 3 + s;
+      torch::NoGradGuard no_grad;
+      const auto v = model::guided_velocity(p, x, c.sigmas[static_cast<std::size_t>(i)], cond.slice(prompt, prompt + 1), 1.0, 8);
+      x = flow::ode_step(x, v, {c.sigmas[static_cast<std::size_t>(i)], c.sigmas[static_cast<std::size_t>(i) + 1], c.sigmas[1]});
+      const auto want = s < 2 ? path[g][s] : finals[g];
+      EXPECT_LT((x[0] - want).abs().max().item<double>(), 1e-5) << "leaf " << g << " step " << i + 1;
+      if (s < 2) EXPECT_GT((path[g][s] - (s ? path[g][s - 1] : nodes[full.leaves.node[static_cast<std::size_t>(g)]])).abs().max().item<double>(), 1e-3);
+    }
+  }
+  c.branching = {2, 2, 2, 2};  // the window ends at the last step but one: nothing to store
+  c.noise_levels = dynamic_noise(0.7, 0.5, 4);
+  c.window_start = 1;
+  c.sigmas = flow::shifted_sigmas(6, 3.0);
+  const auto none = run(p, texts, c);
+  EXPECT_FALSE(none.leaves.path.has_value());
+}
