@@ -196,7 +196,18 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
         if (t.value("inputs", "") == input_digests && t.value("minibatches_done", 0) < t.value("minibatches_total", 0)) {
           resume_total = t.value("minibatches_total", std::int64_t{0});
           start_minibatch = t.value("minibatches_done", std::int64_t{0});
-          if (!ctx.seed_given) ctx.seed = std::stoull(t.value("seed", std::string("0")));
+          // The order of the edges and the SFT noise are keyed by seed and iteration: a resume
+          // under other keys would train some edges twice and others never.
+          const auto seed = std::stoull(t.value("seed", std::string("0")));
+          const auto iteration = t.value("iteration", std::int64_t{0});
+          if (ctx.seed_given && ctx.seed != seed)
+            throw UsageError(o.policy.path + ": the checkpoint stopped mid-update with seed " + std::to_string(seed) +
+                             "; resume with that seed (or none)");
+          if (o.iteration >= 0 && o.iteration != iteration)
+            throw UsageError(o.policy.path + ": the checkpoint stopped mid-update at iteration " +
+                             std::to_string(iteration) + "; resume with that --iteration (or none)");
+          ctx.seed = seed;
+          o.iteration = iteration;
           if (writer)
             log::info("resuming this update at minibatch " + std::to_string(start_minibatch) + " of " +
                       std::to_string(t.value("minibatches_total", 0)) + " (optimizer step " + std::to_string(state.step) + ")");

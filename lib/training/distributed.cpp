@@ -1,6 +1,7 @@
 // distributed.cpp -- c10d Gloo process groups for `update`.
 #include "training/distributed.hpp"
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
@@ -127,6 +128,10 @@ Communicator::Communicator(const LaunchInfo& launch, std::chrono::seconds timeou
     if (iface && *iface) options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(iface));
     else if (loopback) options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
     else options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+    // Keys of one torchrun restart attempt never meet those of an earlier attempt in a shared store.
+    const char* restart = std::getenv("TORCHELASTIC_RESTART_COUNT");
+    group_->store = c10::make_intrusive<c10d::PrefixStore>(
+        std::string("treerpo/") + (restart && *restart ? restart : "0"), group_->store);
     group_->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(group_->store, launch_.rank, launch_.world, options);
   } catch (const std::exception& e) {
     throw ResourceError("rank " + std::to_string(launch_.rank) + " of " + std::to_string(launch_.world) +

@@ -419,9 +419,13 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
       }
       std::vector<double> totals(sums, sums + 8);
       comm.sum(totals);
-      max_dev = comm.max(max_dev);
+      // A non-finite deviation must fail the replay check on every rank (a max may drop a NaN).
+      max_dev = comm.max(std::isfinite(max_dev) ? max_dev : INFINITY);
       if (global_m == 0 && on_replay) on_replay(max_dev);
-      if (loss.requires_grad()) (loss / static_cast<double>(c.grad_accum)).backward();
+      // Each minibatch's share of its optimizer step: 1 / (minibatches in its accumulation group).
+      const std::int64_t group_first = global_m / c.grad_accum * c.grad_accum;
+      const std::int64_t group_size = std::min(group_first + c.grad_accum, result.minibatches_total) - group_first;
+      if (loss.requires_grad()) (loss / static_cast<double>(group_size)).backward();
 
       MinibatchMetrics mm;
       mm.epoch = epoch;

@@ -68,6 +68,10 @@ run_case replay 65 "forged.h5: /nodes/log_prob: replay check failed: .*max \|rho
 update --policy base.safetensors "${common[@]}" --epochs 2 --until 3 -o half.safetensors -q && pass || fail "first part"
 update --policy half.safetensors "${common[@]}" --epochs 2 -o resumed.safetensors -q && pass || fail "resume"
 [ "$(digest full.safetensors)" = "$(digest resumed.safetensors)" ] && pass || fail "resumed update differs"
+run_case resume-iteration 64 'stopped mid-update at iteration 0; resume with that --iteration' -- \
+  update --policy half.safetensors "${common[@]}" --epochs 2 --iteration 3 -o x.safetensors
+run_case resume-seed 64 'stopped mid-update with seed 4; resume with that seed' -- \
+  update --policy half.safetensors "${common[@]}" --epochs 2 --seed 5 -o x.safetensors
 
 # SIGTERM mid-update: the optimizer step in progress finishes, a resumable checkpoint is written,
 # exit 143; resuming it finishes the update.
