@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "flow/step.hpp"
+#include "rollout/tree_sampler.hpp"
 #include "training/sft.hpp"
 
 namespace treerpo::training {
@@ -45,14 +46,6 @@ torch::Tensor gather_rows(const format::FloatArray& a, const std::vector<std::in
   for (std::size_t i = 0; i < idx.size(); ++i)
     std::copy_n(a.data.data() + idx[i] * row, row, dst + static_cast<std::int64_t>(i) * row);
   return out;
-}
-
-torch::Tensor keyed_noise(std::uint64_t key, const std::vector<std::int64_t>& shape) {
-  auto x = torch::empty(shape, torch::kFloat);
-  rng::NormalStream s(key);
-  auto* p = x.data_ptr<float>();
-  for (std::int64_t i = 0; i < x.numel(); ++i) p[i] = static_cast<float>(s.next());
-  return x;
 }
 
 // One item of the supervised term: a (prompt, layer) of the best-leaf target or a node on the
@@ -341,7 +334,7 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
                                                 {iter, static_cast<std::uint64_t>(global_m), static_cast<std::uint64_t>(j)}));
             idx.push_back(static_cast<std::int64_t>(r.next_u64() % static_cast<std::uint64_t>(N)));
             sg.push_back(static_cast<float>(static_cast<double>(r.next_u64() >> 11) * 0x1.0p-53));
-            noise.push_back(keyed_noise(r.next_u64(), shape));
+            noise.push_back(rollout::keyed_normal(r.next_u64(), shape));
           }
           const auto rows = torch::tensor(idx);
           const auto loss = flow_matching_loss(policy, data_x0.index_select(0, rows), torch::stack(noise),
@@ -365,7 +358,7 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
               w.push_back(static_cast<float>(it.weight));
               if (c.sft_target == "best-leaf") {
                 sg.push_back(static_cast<float>(t.rollout.sigmas[static_cast<std::size_t>(t.rollout.window_start + it.layer)]));
-                noise.push_back(keyed_noise(rng::derive_key(c.seed, rng::Domain::sft_target,
+                noise.push_back(rollout::keyed_normal(rng::derive_key(c.seed, rng::Domain::sft_target,
                                                             {iter, static_cast<std::uint64_t>(t.prompts.id[static_cast<std::size_t>(it.prompt)]),
                                                              static_cast<std::uint64_t>(it.layer)}),
                                             shape));

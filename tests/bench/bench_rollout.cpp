@@ -16,36 +16,13 @@
 #include "h5/io.hpp"
 #include "model/builtin_dit.hpp"
 #include "rollout/tree_sampler.hpp"
+#include "recording_policy.hpp"
 #include "runtime/runtime.hpp"
 
 using namespace treerpo;
 
 namespace {
-// A policy that forwards to the built-in model and records the batch size of every call.
-class RecordingPolicy : public model::Policy {
- public:
-  explicit RecordingPolicy(model::Policy& inner) : inner_(inner) {}
-  std::string kind() const override { return inner_.kind(); }
-  torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& s, const model::Conditioning& c) override {
-    batches.push_back(x.size(0));
-    return inner_.velocity(x, s, c);
-  }
-  model::Conditioning encode(const std::vector<std::string>& p) const override { return inner_.encode(p); }
-  bool reads_text() const override { return true; }
-  model::Conditioning null_conditioning(std::int64_t b, const model::Conditioning& l) const override {
-    return inner_.null_conditioning(b, l);
-  }
-  std::vector<std::int64_t> latent_shape() const override { return inner_.latent_shape(); }
-  void place(const model::Placement& p) override { inner_.place(p); }
-  model::Placement placement() const override { return inner_.placement(); }
-  std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const override { return inner_.named_parameters(); }
-  void save(const std::string&, bool, const std::map<std::string, torch::Tensor>&,
-            const std::map<std::string, std::string>&) const override {}
-  std::vector<std::int64_t> batches;
-
- private:
-  model::Policy& inner_;
-};
+using bench::RecordingPolicy;
 
 model::BuiltinPolicy& base() {
   static model::BuiltinPolicy p(model::DitConfig{}, model::Tokenizer(model::Tokenizer::default_words()), 1);

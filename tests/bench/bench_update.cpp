@@ -13,37 +13,14 @@
 #include "flow/schedule.hpp"
 #include "model/builtin_dit.hpp"
 #include "rollout/tree_sampler.hpp"
+#include "recording_policy.hpp"
 #include "runtime/runtime.hpp"
 #include "training/grpo.hpp"
 
 using namespace treerpo;
 
 namespace {
-// A policy that forwards to the built-in model and records the batch size of every call.
-class RecordingPolicy : public model::Policy {
- public:
-  explicit RecordingPolicy(model::Policy& inner) : inner_(inner) {}
-  std::string kind() const override { return inner_.kind(); }
-  torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& s, const model::Conditioning& c) override {
-    if (torch::GradMode::is_enabled()) batches.push_back(x.size(0));
-    return inner_.velocity(x, s, c);
-  }
-  model::Conditioning encode(const std::vector<std::string>& p) const override { return inner_.encode(p); }
-  bool reads_text() const override { return true; }
-  model::Conditioning null_conditioning(std::int64_t b, const model::Conditioning& l) const override {
-    return inner_.null_conditioning(b, l);
-  }
-  std::vector<std::int64_t> latent_shape() const override { return inner_.latent_shape(); }
-  void place(const model::Placement& p) override { inner_.place(p); }
-  model::Placement placement() const override { return inner_.placement(); }
-  std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const override { return inner_.named_parameters(); }
-  void save(const std::string&, bool, const std::map<std::string, torch::Tensor>&,
-            const std::map<std::string, std::string>&) const override {}
-  std::vector<std::int64_t> batches;
-
- private:
-  model::Policy& inner_;
-};
+using bench::RecordingPolicy;
 
 std::unique_ptr<model::BuiltinPolicy> fresh_base() {
   auto p = std::make_unique<model::BuiltinPolicy>(model::DitConfig{}, model::Tokenizer(model::Tokenizer::default_words()), 1);
@@ -100,7 +77,7 @@ void BM_Update(benchmark::State& state) {
   std::int64_t edges = 0;
   for (auto _ : state) {
     auto trained = fresh_base();  // the weights the rollout came from: ratio 1 at the start
-    RecordingPolicy policy(*trained);
+    RecordingPolicy policy(*trained, /*with_grad_only=*/true);
     const auto start = std::chrono::steady_clock::now();
     const auto r = training::train_rl(policy, nullptr, {{"bench", &t}}, nullptr, c, {}, 0, single, nullptr, nullptr);
     update_seconds = std::min(update_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
