@@ -69,14 +69,8 @@ FloatArray read_floats(hid_t file, const std::string& name, const std::string& p
   return a;
 }
 
-void write_floats(hid_t loc, const std::string& path, const FloatArray& a, LatentDtype dtype, const h5::Storage& s) {
-  if (dtype == LatentDtype::float16) {
-    std::vector<std::uint16_t> bits(a.data.size());
-    std::transform(a.data.begin(), a.data.end(), bits.begin(), float_to_half_bits);
-    h5::write_numeric(loc, path, Type::f16, Type::f16, a.shape, bits.data(), s);
-  } else {
-    h5::write_numeric(loc, path, Type::f32, Type::f32, a.shape, a.data.data(), s);
-  }
+void write_floats(hid_t loc, const std::string& path, const FloatArray& a, const h5::Storage& s) {
+  h5::write_numeric(loc, path, Type::f32, Type::f32, a.shape, a.data.data(), s);
 }
 
 template <typename T>
@@ -241,9 +235,9 @@ Trajectory read_trajectory(hid_t file, const std::string& name) {
   if (h5::exists(file, "/leaves/path")) {
     const auto S = t.rollout.steps - t.rollout.window_start - t.rollout.depth - 1;
     if (S < 1) throw DataError(name + ": /leaves/path: the rollout has no ODE-suffix states to store");
-    auto shape = item_shape(S);
-    shape.insert(shape.begin(), G);
-    t.leaves.path = read_floats(file, name, "/leaves/path", {latent_dtype}, shape);
+    auto path_shape = item_shape(S);
+    path_shape.insert(path_shape.begin(), G);
+    t.leaves.path = read_floats(file, name, "/leaves/path", {latent_dtype}, path_shape);
   }
 
   if (h5::exists(file, "/rewards")) {
@@ -288,19 +282,38 @@ void write_prompts(hid_t file, const Prompts& p, const WriteOptions& options) {
   Handle g = h5::create_group(file, "prompts");
   h5::write_strings(g.get(), "text", p.text);
   write_vector(g.get(), "id", Type::i64, p.id, s);
-  if (p.conditioning) write_floats(g.get(), "conditioning", *p.conditioning, LatentDtype::float32, s);
-  if (p.pooled) write_floats(g.get(), "pooled", *p.pooled, LatentDtype::float32, s);
+  if (p.conditioning) write_floats(g.get(), "conditioning", *p.conditioning, s);
+  if (p.pooled) write_floats(g.get(), "pooled", *p.pooled, s);
   if (p.mask) h5::write_numeric(g.get(), "mask", Type::u8, Type::u8, p.mask->shape, p.mask->data.data(), s);
 }
 
+TrajectoryLayout layout_of(const Trajectory& t) {
+  TrajectoryLayout layout;
+  layout.velocity = t.nodes.velocity.has_value();
+  if (t.leaves.image && t.leaves.image->shape.size() == 4)
+    layout.image_shape.assign(t.leaves.image->shape.begin() + 1, t.leaves.image->shape.end());
+  if (t.leaves.path && t.leaves.path->shape.size() >= 2) layout.path_steps = t.leaves.path->shape[1];
+  return layout;
+}
+
 void write_trajectory(hid_t file, const Trajectory& t, const WriteOptions& options) {
+  TrajectoryWriter writer(file, t, layout_of(t), options, t.nodes.size(), t.leaves.size());
+  writer.append(t.nodes, t.leaves, t.statistics.nfe);
+  writer.finish(t.rewards, t.advantages, t.provenance);
+}
+
+TrajectoryWriter::TrajectoryWriter(hid_t file, const Trajectory& header, const TrajectoryLayout& layout,
+                                   const WriteOptions& options, std::uint64_t expected_nodes,
+                                   std::uint64_t expected_leaves)
+    : file_(file), layout_(layout), options_(options), dtype_(header.rollout.latent_dtype),
+      prompts_(header.prompts.text.size()) {
   const h5::Storage s{options.zstd_level, 0};
   h5::set_attr(file, "treerpo_format", std::string(kFormatName));
   h5::set_attr(file, "treerpo_format_version", std::vector<std::int64_t>{kFormatMajor, kFormatMinor});
 
-  write_prompts(file, t.prompts, options);
+  write_prompts(file, header.prompts, options);
   {
-    const auto& r = t.rollout;
+    const auto& r = header.rollout;
     Handle g = h5::create_group(file, "rollout");
     h5::set_attr(g.get(), "mode", r.mode);
     h5::set_attr(g.get(), "kernel", r.kernel);
@@ -321,54 +334,134 @@ void write_trajectory(hid_t file, const Trajectory& t, const WriteOptions& optio
     h5::set_attr(g.get(), "settings", r.settings);
     write_vector(g.get(), "sigmas", Type::f64, r.sigmas, s);
   }
+  latent_shape_.assign(header.rollout.latent_shape.begin(), header.rollout.latent_shape.end());
+  const Type latent = dtype_ == LatentDtype::float16 ? Type::f16 : Type::f32;
   {
-    const auto& n = t.nodes;
     Handle g = h5::create_group(file, "nodes");
-    write_vector(g.get(), "prompt", Type::i64, n.prompt, s);
-    write_vector(g.get(), "parent", Type::i64, n.parent, s);
-    write_vector(g.get(), "depth", Type::i32, n.depth, s);
-    write_vector(g.get(), "step", Type::i32, n.step, s);
-    std::vector<std::uint8_t> kinds(n.kind.size());
-    std::transform(n.kind.begin(), n.kind.end(), kinds.begin(), [](NodeKind k) { return static_cast<std::uint8_t>(k); });
-    h5::write_enum_u8(g.get(), "kind", node_kind_labels(), kinds, s);
-    write_floats(g.get(), "latent", n.latent, t.rollout.latent_dtype, s);
-    write_vector(g.get(), "log_prob", Type::f32, n.log_prob, s);
-    write_vector(g.get(), "noise_std", Type::f32, n.noise_std, s);
-    write_vector(g.get(), "noise_key", Type::u64, n.noise_key, s);
-    if (n.velocity) write_floats(g.get(), "velocity", *n.velocity, t.rollout.latent_dtype, s);
+    const auto n = expected_nodes;
+    h5::create_extendible(g.get(), "prompt", Type::i64, {}, s, n);
+    h5::create_extendible(g.get(), "parent", Type::i64, {}, s, n);
+    h5::create_extendible(g.get(), "depth", Type::i32, {}, s, n);
+    h5::create_extendible(g.get(), "step", Type::i32, {}, s, n);
+    h5::create_extendible_enum_u8(g.get(), "kind", node_kind_labels(), s, n);
+    h5::create_extendible(g.get(), "latent", latent, latent_shape_, s, n);
+    h5::create_extendible(g.get(), "log_prob", Type::f32, {}, s, n);
+    h5::create_extendible(g.get(), "noise_std", Type::f32, {}, s, n);
+    h5::create_extendible(g.get(), "noise_key", Type::u64, {}, s, n);
+    if (layout.velocity) h5::create_extendible(g.get(), "velocity", latent, latent_shape_, s, n);
   }
   {
-    const auto& l = t.leaves;
     Handle g = h5::create_group(file, "leaves");
-    write_vector(g.get(), "node", Type::i64, l.node, s);
-    write_vector(g.get(), "prompt", Type::i64, l.prompt, s);
-    write_floats(g.get(), "latent", l.latent, t.rollout.latent_dtype, s);
-    if (l.image) h5::write_numeric(g.get(), "image", Type::u8, Type::u8, l.image->shape, l.image->data.data(), s);
-    if (l.path) write_floats(g.get(), "path", *l.path, t.rollout.latent_dtype, s);
+    const auto n = expected_leaves;
+    h5::create_extendible(g.get(), "node", Type::i64, {}, s, n);
+    h5::create_extendible(g.get(), "prompt", Type::i64, {}, s, n);
+    h5::create_extendible(g.get(), "latent", latent, latent_shape_, s, n);
+    if (!layout.image_shape.empty()) h5::create_extendible(g.get(), "image", Type::u8, layout.image_shape, s, n);
+    if (layout.path_steps) {
+      std::vector<std::uint64_t> path{layout.path_steps};
+      path.insert(path.end(), latent_shape_.begin(), latent_shape_.end());
+      h5::create_extendible(g.get(), "path", latent, path, s, n);
+    }
   }
-  if (!t.rewards.empty()) {
-    Handle g = h5::create_group(file, "rewards");
-    for (const auto& rw : t.rewards) {
+}
+
+void TrajectoryWriter::append(const Nodes& nodes, const Leaves& leaves, const std::vector<std::int64_t>& nfe) {
+  const std::uint64_t N = nodes.size(), G = leaves.size();
+  auto items = [](const std::vector<std::uint64_t>& shape) {
+    std::uint64_t n = 1;
+    for (auto d : shape) n *= d;
+    return n;
+  };
+  const std::uint64_t latent_items = items(latent_shape_);
+  auto rows_of = [&](const auto& a, std::uint64_t per_row, std::uint64_t rows, const char* what) {
+    if (a.data.size() != rows * per_row)
+      throw Error(ExitCode::software, std::string("TrajectoryWriter: ") + what + " has " +
+                                          std::to_string(a.data.size()) + " values, expected " +
+                                          std::to_string(rows * per_row));
+  };
+  rows_of(nodes.latent, latent_items, N, "/nodes/latent");
+  rows_of(leaves.latent, latent_items, G, "/leaves/latent");
+  if (layout_.velocity != nodes.velocity.has_value() || layout_.image_shape.empty() == leaves.image.has_value() ||
+      (layout_.path_steps != 0) != leaves.path.has_value())
+    throw Error(ExitCode::software, "TrajectoryWriter: a part's optional datasets differ from the file's layout");
+  if (nodes.velocity) rows_of(*nodes.velocity, latent_items, N, "/nodes/velocity");
+  if (leaves.image) rows_of(*leaves.image, items(layout_.image_shape), G, "/leaves/image");
+  if (leaves.path) rows_of(*leaves.path, layout_.path_steps * latent_items, G, "/leaves/path");
+  if (nodes.parent.size() != N || nodes.depth.size() != N || nodes.step.size() != N || nodes.kind.size() != N ||
+      nodes.log_prob.size() != N || nodes.noise_std.size() != N || nodes.noise_key.size() != N ||
+      leaves.prompt.size() != G)
+    throw Error(ExitCode::software, "TrajectoryWriter: a part's node or leaf fields differ in length");
+
+  // Node indices become the file's: the part's nodes follow those already written.
+  const auto base = static_cast<std::int64_t>(nodes_);
+  std::vector<std::int64_t> parent(nodes.parent), leaf_node(leaves.node);
+  for (auto& p : parent)
+    if (p >= 0) p += base;
+  for (auto& n : leaf_node) n += base;
+  std::vector<std::uint8_t> kinds(N);
+  std::transform(nodes.kind.begin(), nodes.kind.end(), kinds.begin(), [](NodeKind k) { return static_cast<std::uint8_t>(k); });
+  auto append_floats = [&](const std::string& path, const FloatArray& a, std::uint64_t rows) {
+    if (dtype_ == LatentDtype::float16) {
+      std::vector<std::uint16_t> bits(a.data.size());
+      std::transform(a.data.begin(), a.data.end(), bits.begin(), float_to_half_bits);
+      h5::append_rows(file_, path, Type::f16, rows, bits.data());
+    } else {
+      h5::append_rows(file_, path, Type::f32, rows, a.data.data());
+    }
+  };
+  h5::append_rows(file_, "/nodes/prompt", Type::i64, N, nodes.prompt.data());
+  h5::append_rows(file_, "/nodes/parent", Type::i64, N, parent.data());
+  h5::append_rows(file_, "/nodes/depth", Type::i32, N, nodes.depth.data());
+  h5::append_rows(file_, "/nodes/step", Type::i32, N, nodes.step.data());
+  h5::append_rows(file_, "/nodes/kind", Type::u8, N, kinds.data());
+  append_floats("/nodes/latent", nodes.latent, N);
+  h5::append_rows(file_, "/nodes/log_prob", Type::f32, N, nodes.log_prob.data());
+  h5::append_rows(file_, "/nodes/noise_std", Type::f32, N, nodes.noise_std.data());
+  h5::append_rows(file_, "/nodes/noise_key", Type::u64, N, nodes.noise_key.data());
+  if (nodes.velocity) append_floats("/nodes/velocity", *nodes.velocity, N);
+  h5::append_rows(file_, "/leaves/node", Type::i64, G, leaf_node.data());
+  h5::append_rows(file_, "/leaves/prompt", Type::i64, G, leaves.prompt.data());
+  append_floats("/leaves/latent", leaves.latent, G);
+  if (leaves.image) h5::append_rows(file_, "/leaves/image", Type::u8, G, leaves.image->data.data());
+  if (leaves.path) append_floats("/leaves/path", *leaves.path, G);
+  nodes_ += N;
+  leaves_ += G;
+  nfe_.insert(nfe_.end(), nfe.begin(), nfe.end());
+}
+
+std::int64_t TrajectoryWriter::nfe_total() const {
+  std::int64_t total = 0;
+  for (auto v : nfe_) total += v;
+  return total;
+}
+
+void TrajectoryWriter::finish(const std::vector<Reward>& rewards, const std::optional<Advantages>& advantages,
+                              const std::vector<std::string>& provenance) {
+  if (nfe_.size() != prompts_)
+    throw Error(ExitCode::software, "TrajectoryWriter: parts cover " + std::to_string(nfe_.size()) + " of " +
+                                        std::to_string(prompts_) + " prompts");
+  const h5::Storage s{options_.zstd_level, 0};
+  if (!rewards.empty()) {
+    Handle g = h5::create_group(file_, "rewards");
+    for (const auto& rw : rewards) {
       write_vector(g.get(), rw.name, Type::f32, rw.values, s);
       Handle d = h5::check(H5Dopen2(g.get(), rw.name.c_str(), H5P_DEFAULT), ExitCode::io, "/rewards/" + rw.name);
       h5::set_attr(d.get(), "weight", std::vector<double>{rw.weight});
       h5::set_attr(d.get(), "settings", rw.settings);
     }
   }
-  if (t.advantages) {
-    Handle g = h5::create_group(file, "advantages");
-    h5::set_attr(g.get(), "method", t.advantages->method);
-    h5::set_attr(g.get(), "settings", t.advantages->settings);
-    write_vector(g.get(), "edge", Type::f32, t.advantages->edge, s);
+  if (advantages) {
+    Handle g = h5::create_group(file_, "advantages");
+    h5::set_attr(g.get(), "method", advantages->method);
+    h5::set_attr(g.get(), "settings", advantages->settings);
+    write_vector(g.get(), "edge", Type::f32, advantages->edge, s);
   }
   {
-    Handle g = h5::create_group(file, "statistics");
-    write_vector(g.get(), "nfe", Type::i64, t.statistics.nfe, s);
-    std::int64_t total = 0;
-    for (auto v : t.statistics.nfe) total += v;
-    h5::set_attr(g.get(), "nfe_total", std::vector<std::int64_t>{total});
+    Handle g = h5::create_group(file_, "statistics");
+    write_vector(g.get(), "nfe", Type::i64, nfe_, s);
+    h5::set_attr(g.get(), "nfe_total", std::vector<std::int64_t>{nfe_total()});
   }
-  h5::write_strings(file, "provenance", t.provenance);
+  h5::write_strings(file_, "provenance", provenance);
 }
 
 std::vector<std::string> unknown_members(hid_t file) {

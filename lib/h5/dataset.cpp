@@ -61,12 +61,11 @@ Handle object_create_plist(hid_t cls) {
   return p;
 }
 
-Handle chunked_plist(const std::vector<hsize_t>& dims, std::size_t item_bytes, const Storage& s) {
+// Chunks of `chunk_rows` items along the first axis, each item whole.
+Handle chunked_plist(const std::vector<hsize_t>& dims, std::size_t chunk_rows, const Storage& s) {
   Handle dcpl = object_create_plist(H5P_DATASET_CREATE);
   std::vector<hsize_t> chunk = dims;
-  std::size_t items = s.chunk_items;
-  if (items == 0) items = std::max<std::size_t>(1, kChunkBytes / std::max<std::size_t>(1, item_bytes));
-  chunk[0] = static_cast<hsize_t>(std::max<std::size_t>(1, std::min<std::size_t>(items, dims[0] ? dims[0] : 1)));
+  chunk[0] = static_cast<hsize_t>(std::max<std::size_t>(1, chunk_rows));
   for (std::size_t i = 1; i < chunk.size(); ++i) chunk[i] = std::max<hsize_t>(1, chunk[i]);
   check_status(H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data()), ExitCode::software,
                "H5Pset_chunk");
@@ -181,42 +180,84 @@ std::vector<std::string> members(hid_t group) {
   return names;
 }
 
+namespace {
+// An enum of uint8 values with the given labels (label i = value i) over `base`.
+Handle enum_u8_type(hid_t base, const std::vector<std::string>& labels) {
+  Handle t = check(H5Tenum_create(base), ExitCode::software, "H5Tenum_create");
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    const auto v = static_cast<std::uint8_t>(i);
+    check_status(H5Tenum_insert(t.get(), labels[i].c_str(), &v), ExitCode::software, "H5Tenum_insert");
+  }
+  return t;
+}
+
+void create_empty(hid_t loc, const std::string& name, hid_t ftype, std::size_t item_bytes,
+                  const std::vector<std::uint64_t>& item_shape, const Storage& storage, std::uint64_t expected_rows) {
+  std::vector<hsize_t> dims{0};
+  dims.insert(dims.end(), item_shape.begin(), item_shape.end());
+  for (auto d : item_shape) item_bytes *= d;
+  Handle space = simple_space(dims, true);
+  std::size_t rows = storage.chunk_items;
+  if (rows == 0) {
+    rows = std::max<std::size_t>(1, kChunkBytes / std::max<std::size_t>(1, item_bytes));
+    if (expected_rows) rows = std::min<std::size_t>(rows, expected_rows);
+  }
+  Handle dcpl = chunked_plist(dims, rows, storage);
+  check(H5Dcreate2(loc, name.c_str(), ftype, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT), ExitCode::io,
+        "cannot create dataset " + name);
+}
+}  // namespace
+
+void create_extendible(hid_t loc, const std::string& name, Type file, const std::vector<std::uint64_t>& item_shape,
+                       const Storage& storage, std::uint64_t expected_rows) {
+  Handle ftype = file_type(file);
+  create_empty(loc, name, ftype.get(), type_size(file), item_shape, storage, expected_rows);
+}
+
+void create_extendible_enum_u8(hid_t loc, const std::string& name, const std::vector<std::string>& labels,
+                               const Storage& storage, std::uint64_t expected_rows) {
+  Handle ftype = enum_u8_type(H5T_STD_U8LE, labels);
+  create_empty(loc, name, ftype.get(), 1, {}, storage, expected_rows);
+}
+
+void append_rows(hid_t loc, const std::string& name, Type memory, std::uint64_t rows, const void* data) {
+  if (rows == 0) return;
+  Handle dset = check(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), ExitCode::io, "cannot open dataset " + name);
+  Handle space = check(H5Dget_space(dset.get()), ExitCode::io, name);
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> dims(static_cast<std::size_t>(std::max(rank, 1)));
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  std::vector<hsize_t> start(dims.size(), 0), count = dims;
+  start[0] = dims[0];
+  count[0] = rows;
+  dims[0] += rows;
+  check_status(H5Dset_extent(dset.get(), dims.data()), ExitCode::io, "cannot extend dataset " + name);
+  Handle filespace = check(H5Dget_space(dset.get()), ExitCode::io, name);
+  check_status(H5Sselect_hyperslab(filespace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+               ExitCode::software, "H5Sselect_hyperslab");
+  Handle memspace = check(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), ExitCode::software,
+                          "H5Screate_simple");
+  // An enum dataset takes its values as the same enum over native uint8 (HDF5 does not convert
+  // plain integers to enums).
+  Handle ftype = check(H5Dget_type(dset.get()), ExitCode::io, name);
+  Handle mtype = H5Tget_class(ftype.get()) == H5T_ENUM
+                     ? check(H5Tget_native_type(ftype.get(), H5T_DIR_ASCEND), ExitCode::software, "H5Tget_native_type")
+                     : memory_type(memory);
+  check_status(H5Dwrite(dset.get(), mtype.get(), memspace.get(), filespace.get(), H5P_DEFAULT, data), ExitCode::io,
+               "cannot write dataset " + name);
+}
+
 void write_numeric(hid_t loc, const std::string& name, Type file, Type memory,
                    const std::vector<std::uint64_t>& shape, const void* data, const Storage& storage) {
-  std::vector<hsize_t> dims(shape.begin(), shape.end());
-  std::size_t item = type_size(file);
-  for (std::size_t i = 1; i < dims.size(); ++i) item *= dims[i];
-  Handle space = simple_space(dims, true);
-  Handle ftype = file_type(file), mtype = memory_type(memory);
-  Handle dcpl = chunked_plist(dims, item, storage);
-  Handle dset = check(H5Dcreate2(loc, name.c_str(), ftype.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                      ExitCode::io, "cannot create dataset " + name);
-  bool empty = std::any_of(dims.begin(), dims.end(), [](hsize_t d) { return d == 0; });
-  if (!empty)
-    check_status(H5Dwrite(dset.get(), mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data), ExitCode::io,
-                 "cannot write dataset " + name);
+  create_extendible(loc, name, file, {shape.begin() + 1, shape.end()}, storage, shape[0]);
+  bool empty = std::any_of(shape.begin(), shape.end(), [](std::uint64_t d) { return d == 0; });
+  if (!empty) append_rows(loc, name, memory, shape[0], data);
 }
 
 void write_enum_u8(hid_t loc, const std::string& name, const std::vector<std::string>& labels,
                    const std::vector<std::uint8_t>& values, const Storage& storage) {
-  Handle etype = check(H5Tenum_create(H5T_STD_U8LE), ExitCode::software, "H5Tenum_create");
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    std::uint8_t v = static_cast<std::uint8_t>(i);
-    check_status(H5Tenum_insert(etype.get(), labels[i].c_str(), &v), ExitCode::software, "H5Tenum_insert");
-  }
-  Handle mtype = check(H5Tenum_create(H5T_NATIVE_UINT8), ExitCode::software, "H5Tenum_create");
-  for (std::size_t i = 0; i < labels.size(); ++i) {
-    std::uint8_t v = static_cast<std::uint8_t>(i);
-    check_status(H5Tenum_insert(mtype.get(), labels[i].c_str(), &v), ExitCode::software, "H5Tenum_insert");
-  }
-  std::vector<hsize_t> dims{values.size()};
-  Handle space = simple_space(dims, true);
-  Handle dcpl = chunked_plist(dims, 1, storage);
-  Handle dset = check(H5Dcreate2(loc, name.c_str(), etype.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
-                      ExitCode::io, "cannot create dataset " + name);
-  if (!values.empty())
-    check_status(H5Dwrite(dset.get(), mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), ExitCode::io,
-                 "cannot write dataset " + name);
+  create_extendible_enum_u8(loc, name, labels, storage, values.size());
+  append_rows(loc, name, Type::u8, values.size(), values.data());
 }
 
 void write_strings(hid_t loc, const std::string& name, const std::vector<std::string>& values) {

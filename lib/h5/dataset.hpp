@@ -39,6 +39,15 @@ bool is_group(hid_t loc, const std::string& path);
 /// (f32 data may be stored as f16: HDF5 converts, rounding to nearest).
 void write_numeric(hid_t loc, const std::string& name, Type file, Type memory,
                    const std::vector<std::uint64_t>& shape, const void* data, const Storage& storage);
+/// Creates an empty dataset [0, item_shape...] of `file` type that append_rows extends. Chunks hold
+/// about 64 KiB, or `expected_rows` items when that is fewer (0 = not known).
+void create_extendible(hid_t loc, const std::string& name, Type file, const std::vector<std::uint64_t>& item_shape,
+                       const Storage& storage, std::uint64_t expected_rows = 0);
+/// The same for a 1-D enum of uint8 values with the given labels (label i = value i).
+void create_extendible_enum_u8(hid_t loc, const std::string& name, const std::vector<std::string>& labels,
+                               const Storage& storage, std::uint64_t expected_rows = 0);
+/// Appends `rows` items (row-major, of `memory` type; uint8 for an enum) to an extendible dataset.
+void append_rows(hid_t loc, const std::string& name, Type memory, std::uint64_t rows, const void* data);
 /// Writes a 1-D enum dataset of uint8 values with the given labels (label i = value i).
 void write_enum_u8(hid_t loc, const std::string& name, const std::vector<std::string>& labels,
                    const std::vector<std::uint8_t>& values, const Storage& storage);

@@ -72,6 +72,12 @@ std::int64_t expected_nfe(const SamplerConfig& c) {
   return c.roots * format::tree_nfe(static_cast<std::int64_t>(c.sigmas.size()) - 1, c.window_start, c.branching);
 }
 
+std::int64_t stored_nodes(const SamplerConfig& c) {
+  std::int64_t per_root = 1 + (c.store_trunk ? c.window_start : 0), width = 1;
+  for (auto b : c.branching) per_root += (width *= b);
+  return c.roots * per_root;
+}
+
 std::uint64_t root_key(std::uint64_t seed, std::int64_t prompt_id, std::int64_t root) {
   return rng::derive_key(seed, rng::Domain::initial_noise,
                          {static_cast<std::uint64_t>(prompt_id), static_cast<std::uint64_t>(root)});

@@ -60,6 +60,10 @@ struct SamplerConfig {
 /// trunk l, window sum_k prod_{m<k} b_m, suffix leaves * (T - l - d).
 std::int64_t expected_nfe(const SamplerConfig& c);
 
+/// Nodes per prompt that sample_tree stores: for each root, the trunk chain (with store_trunk),
+/// the root and every window node.
+std::int64_t stored_nodes(const SamplerConfig& c);
+
 /// Samples prompts [0, P) of `cond` (their ids in `prompt_ids`) and appends their nodes, leaves
 /// and NFE counts to `out` (prompt index = `first_prompt` + p). All states at the same schedule
 /// step, across prompts and nodes, go through the model together in chunks of max_batch rows.

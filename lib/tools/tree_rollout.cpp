@@ -16,6 +16,8 @@
 #include "core/signals.hpp"
 #include "flow/schedule.hpp"
 #include "format/prompt_file.hpp"
+#include "format/trajectory_io.hpp"
+#include "h5/io.hpp"
 #include "model/torchscript_policy.hpp"
 #include "rollout/tree_sampler.hpp"
 #include "tools/policy_options.hpp"
@@ -255,6 +257,21 @@ cli::ToolSpec tree_rollout_spec() {
                        .dump();
 
       const auto P = range.second - range.first;
+      std::vector<cli::InputRecord> inputs{{o->policy.path, sha256_of_file(o->policy.path)}};
+      if (o->prompts != "-") inputs.push_back({o->prompts, sha256_of_file(o->prompts)});
+
+      // The file is written as the waves finish (inside the temporary that commit() publishes), so
+      // memory holds one wave's states however many prompts there are.
+      h5::OutputFile out(output, ctx.force, ctx.tool);
+      format::TrajectoryLayout layout;
+      layout.velocity = config.store_velocity;
+      if (config.images) layout.image_shape = {static_cast<std::uint64_t>(shape[1]), static_cast<std::uint64_t>(shape[2]), 3};
+      if (config.store_suffix)
+        layout.path_steps = static_cast<std::uint64_t>(o->steps - config.window_start - r.depth - 1);
+      const auto P64 = static_cast<std::uint64_t>(P);
+      format::TrajectoryWriter writer(out.id(), t, layout, format::WriteOptions{o->zstd_level},
+                                      P64 * static_cast<std::uint64_t>(rollout::stored_nodes(config)),
+                                      P64 * static_cast<std::uint64_t>(r.leaves_per_prompt));
       const auto nfe_per_prompt = rollout::expected_nfe(config);
       cli::Progress progress(ctx, "evaluations", static_cast<std::uint64_t>(nfe_per_prompt) * P);
       std::int64_t done_before = 0;
@@ -263,27 +280,26 @@ cli::ToolSpec tree_rollout_spec() {
         const auto cond = model::conditioning_for(*policy, t.prompts, begin, end, prompts_name);
         const std::vector<std::int64_t> ids(t.prompts.id.begin() + static_cast<std::ptrdiff_t>(begin),
                                             t.prompts.id.begin() + static_cast<std::ptrdiff_t>(end));
-        const bool finished = rollout::sample_tree(*policy, cond, ids, static_cast<std::int64_t>(begin), config, t,
+        format::Trajectory wave;
+        const bool finished = rollout::sample_tree(*policy, cond, ids, static_cast<std::int64_t>(begin), config, wave,
                                                    [&](std::int64_t evaluations) {
                                                      progress.update(static_cast<std::uint64_t>(done_before + evaluations));
                                                      return signals::pending() == 0;
                                                    });
         signals::check();
         if (!finished) throw Error(ExitCode::software, "sampling stopped without a signal");
+        writer.append(wave.nodes, wave.leaves, wave.statistics.nfe);
         done_before += nfe_per_prompt * static_cast<std::int64_t>(end - begin);
       }
       progress.finish();
       const double sample_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::int64_t total_nfe = 0;
-      for (auto n : t.statistics.nfe) total_nfe += n;
-
-      std::vector<cli::InputRecord> inputs{{o->policy.path, sha256_of_file(o->policy.path)}};
-      if (o->prompts != "-") inputs.push_back({o->prompts, sha256_of_file(o->prompts)});
-      const std::size_t bytes = save_trajectory(output, t, ctx, inputs, format::WriteOptions{o->zstd_level},
-                                                nlohmann::json{{"sample", sample_seconds}}.dump());
+      const std::int64_t total_nfe = writer.nfe_total();
+      writer.finish({}, std::nullopt, {ctx.provenance_record(inputs, nlohmann::json{{"sample", sample_seconds}}.dump())});
+      out.commit();
+      const std::size_t bytes = out.bytes();
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
       const auto independent_nfe = r.leaves_per_prompt * o->steps;
-      log::summary(o->mode + ": " + std::to_string(P) + " prompts, " + std::to_string(t.leaves.size()) + " leaves, NFE " +
+      log::summary(o->mode + ": " + std::to_string(P) + " prompts, " + std::to_string(writer.leaves_written()) + " leaves, NFE " +
                    std::to_string(total_nfe) + " (" + std::to_string(nfe_per_prompt) + " per prompt; " +
                    std::to_string(independent_nfe) + " as independent trajectories), window at step " +
                    std::to_string(config.window_start) + ", " + std::to_string(bytes) + " bytes to " +
@@ -293,8 +309,8 @@ cli::ToolSpec tree_rollout_spec() {
                                  {"output", output},
                                  {"mode", o->mode},
                                  {"prompts", P},
-                                 {"nodes", t.nodes.size()},
-                                 {"leaves", t.leaves.size()},
+                                 {"nodes", writer.nodes_written()},
+                                 {"leaves", writer.leaves_written()},
                                  {"nfe", total_nfe},
                                  {"nfe_per_prompt", nfe_per_prompt},
                                  {"nfe_independent_per_prompt", independent_nfe},

@@ -60,6 +60,96 @@ TEST_F(FormatTest, IdenticalContentGivesIdenticalBytes) {
 }
 
 namespace {
+// Nodes and leaves of prompts [begin, end) of `t`, with node indices counted from the part's
+// first node, as a producer that streams waves of prompts holds them.
+format::Trajectory part_of(const format::Trajectory& t, std::int64_t begin, std::int64_t end) {
+  format::Trajectory part;
+  std::int64_t first = -1;
+  auto take = [](format::FloatArray& to, const format::FloatArray& from, std::size_t row) {
+    const std::size_t items = from.data.size() / from.shape[0];
+    if (to.shape.empty()) to.shape = from.shape, to.shape[0] = 0;
+    ++to.shape[0];
+    to.data.insert(to.data.end(), from.data.begin() + static_cast<std::ptrdiff_t>(row * items),
+                   from.data.begin() + static_cast<std::ptrdiff_t>((row + 1) * items));
+  };
+  auto& n = part.nodes;
+  if (t.nodes.velocity) n.velocity = format::FloatArray{};
+  for (std::size_t i = 0; i < t.nodes.size(); ++i) {
+    if (t.nodes.prompt[i] < begin || t.nodes.prompt[i] >= end) continue;
+    if (first < 0) first = static_cast<std::int64_t>(i);
+    n.prompt.push_back(t.nodes.prompt[i]);
+    n.parent.push_back(t.nodes.parent[i] < 0 ? -1 : t.nodes.parent[i] - first);
+    n.depth.push_back(t.nodes.depth[i]);
+    n.step.push_back(t.nodes.step[i]);
+    n.kind.push_back(t.nodes.kind[i]);
+    n.log_prob.push_back(t.nodes.log_prob[i]);
+    n.noise_std.push_back(t.nodes.noise_std[i]);
+    n.noise_key.push_back(t.nodes.noise_key[i]);
+    take(n.latent, t.nodes.latent, i);
+    if (t.nodes.velocity) take(*n.velocity, *t.nodes.velocity, i);
+  }
+  auto& l = part.leaves;
+  if (t.leaves.path) l.path = format::FloatArray{};
+  if (t.leaves.image) l.image = format::ByteArray{t.leaves.image->shape, {}}, l.image->shape[0] = 0;
+  for (std::size_t g = 0; g < t.leaves.size(); ++g) {
+    if (t.leaves.prompt[g] < begin || t.leaves.prompt[g] >= end) continue;
+    l.node.push_back(t.leaves.node[g] - first);
+    l.prompt.push_back(t.leaves.prompt[g]);
+    take(l.latent, t.leaves.latent, g);
+    if (t.leaves.path) take(*l.path, *t.leaves.path, g);
+    if (t.leaves.image) {
+      const std::size_t items = t.leaves.image->data.size() / t.leaves.image->shape[0];
+      ++l.image->shape[0];
+      l.image->data.insert(l.image->data.end(), t.leaves.image->data.begin() + static_cast<std::ptrdiff_t>(g * items),
+                           t.leaves.image->data.begin() + static_cast<std::ptrdiff_t>((g + 1) * items));
+    }
+  }
+  part.statistics.nfe.assign(t.statistics.nfe.begin() + begin, t.statistics.nfe.begin() + end);
+  return part;
+}
+}  // namespace
+
+TEST_F(FormatTest, WrittenInPartsEqualsWrittenWhole) {
+  for (auto dtype : {format::LatentDtype::float32, format::LatentDtype::float16}) {
+    auto t = test::full_trajectory(dtype, 5);
+    // Every optional dataset, values exact in either dtype.
+    const std::uint64_t G = t.leaves.size(), S = 2;  // steps 6 - window start 1 - depth 2 - 1
+    t.leaves.path = format::FloatArray{{G, S, 3, 8, 8}, std::vector<float>(G * S * 3 * 8 * 8)};
+    for (std::size_t i = 0; i < t.leaves.path->data.size(); ++i)
+      t.leaves.path->data[i] = round_to_half(0.001f * static_cast<float>(i % 997));
+    t.leaves.image = format::ByteArray{{G, 8, 8, 3}, std::vector<std::uint8_t>(G * 8 * 8 * 3)};
+    for (std::size_t i = 0; i < t.leaves.image->data.size(); ++i)
+      t.leaves.image->data[i] = static_cast<std::uint8_t>(i * 7);
+    test::write_file(path("whole.h5"), t);
+    {
+      h5::OutputFile out(path("parts.h5"), true, "test");
+      format::TrajectoryWriter writer(out.id(), t, format::layout_of(t), {});
+      for (auto [begin, end] : {std::pair{0, 2}, {2, 3}, {3, 3}, {3, 5}}) {
+        const auto part = part_of(t, begin, end);
+        writer.append(part.nodes, part.leaves, part.statistics.nfe);
+      }
+      EXPECT_EQ(writer.nodes_written(), t.nodes.size());
+      EXPECT_EQ(writer.leaves_written(), t.leaves.size());
+      writer.finish(t.rewards, t.advantages, t.provenance);
+      out.commit();
+    }
+    test::expect_equal(test::read_file(path("whole.h5")), test::read_file(path("parts.h5")));
+  }
+}
+
+TEST_F(FormatTest, WriterRefusesPartsThatDoNotFit) {
+  const auto t = test::full_trajectory(format::LatentDtype::float32, 3);
+  h5::OutputFile out(path("bad.h5"), true, "test");
+  format::TrajectoryWriter writer(out.id(), t, format::layout_of(t), {});
+  auto part = part_of(t, 0, 1);
+  part.nodes.velocity.reset();  // the file has /nodes/velocity
+  EXPECT_THROW(writer.append(part.nodes, part.leaves, part.statistics.nfe), Error);
+  part = part_of(t, 0, 1);
+  writer.append(part.nodes, part.leaves, part.statistics.nfe);
+  EXPECT_THROW(writer.finish({}, std::nullopt, {}), Error);  // prompts 1 and 2 missing
+}
+
+namespace {
 // Writes a good file, lets `edit` damage it through the raw HDF5 API, and returns the error.
 std::string error_after(const std::string& file, const std::function<void(hid_t)>& edit, ExitCode* code) {
   test::write_file(file, test::full_trajectory(format::LatentDtype::float32));

@@ -69,9 +69,15 @@ TEST(Rollout, NfeEqualsTheFormulaForTreesWindowsAndBaselines) {
     std::int64_t width = 1, nodes = 1;
     for (auto b : k.b) nodes += (width *= b);
     EXPECT_EQ(t.nodes.size(), static_cast<std::size_t>(2 * k.roots * nodes));
+    EXPECT_EQ(stored_nodes(c), k.roots * nodes);
     EXPECT_EQ(t.leaves.size(), static_cast<std::size_t>(2 * k.roots * width));
     format::check_invariants(t, "sampled");
   }
+  // With the trunk stored, the chain of l trunk states precedes each root.
+  auto c = config(7, 2, {3, 2});
+  c.store_trunk = true;
+  EXPECT_EQ(run(p, {"a red circle", "three squares"}, c).nodes.size(), static_cast<std::size_t>(2 * stored_nodes(c)));
+  EXPECT_EQ(stored_nodes(c), 2 + 1 + 3 + 6);
   // The default tree: T = 10, binary depth 4 at l = 0 -> 0 + 15 + 16 * 6 = 111, against 160 independent.
   EXPECT_EQ(expected_nfe(config(10, 0, {2, 2, 2, 2})), 111);
 }

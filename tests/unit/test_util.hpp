@@ -120,6 +120,11 @@ inline void expect_equal(const format::Trajectory& a, const format::Trajectory& 
     EXPECT_EQ(a.leaves.image->shape, b.leaves.image->shape);
     EXPECT_EQ(a.leaves.image->data, b.leaves.image->data);
   }
+  ASSERT_EQ(a.leaves.path.has_value(), b.leaves.path.has_value());
+  if (a.leaves.path) {
+    EXPECT_EQ(a.leaves.path->shape, b.leaves.path->shape);
+    expect_same(a.leaves.path->data, b.leaves.path->data, "leaves/path");
+  }
   ASSERT_EQ(a.rewards.size(), b.rewards.size());
   for (std::size_t i = 0; i < a.rewards.size(); ++i) {
     EXPECT_EQ(a.rewards[i].name, b.rewards[i].name);
