@@ -10,6 +10,7 @@
 #include <optional>
 #include <nlohmann/json.hpp>
 
+#include "cli/context.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -21,7 +22,6 @@
 #include "model/torchscript_policy.hpp"
 #include "rollout/tree_sampler.hpp"
 #include "tools/policy_options.hpp"
-#include "tools/stage_io.hpp"
 
 namespace treerpo::tools {
 namespace {

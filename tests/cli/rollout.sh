@@ -50,6 +50,24 @@ for name in ('b.h5', 't.h5', 'merged.h5'):
     assert np.allclose(lp, lq, atol=1e-4, equal_nan=True), name
     assert np.abs(a['leaves/image'][:].astype(int) - b['leaves/image'][:]).max() <= 1, name
 PY
+# The output is streamed wave by wave into its temporary file (which grows while sampling); a run
+# stopped part way through leaves neither the output nor the temporary behind.
+mkdir -p stop
+for i in $(seq 3000); do echo "a red circle"; done >stop/many.txt
+tree-rollout --policy m.safetensors --prompts stop/many.txt --steps 6 --depth 3 --wave-prompts 2 -o stop/out.h5 -q \
+  2>stop/err.txt &
+pid=$!
+for _ in $(seq 300); do ls -A stop | grep -q '^\.out\.h5\.tmp' && break; sleep 0.1; done
+temp=$(ls -A stop/.out.h5.tmp* | head -1)
+before=$(stat -c %s "$temp")
+sleep 2
+after=$(stat -c %s "$temp")
+[ "$after" -gt "$before" ] && pass || fail "the temporary did not grow while sampling ($before -> $after bytes)"
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+[ "$rc" = 143 ] && [ -z "$(ls -A stop | grep -v -e err.txt -e many.txt)" ] && pass ||
+  fail "stopped rollout: exit $rc, left $(ls -A stop): $(cat stop/err.txt)"
 # float16 storage: latents stored as float16, log-probabilities of the rounded states.
 tree-rollout "${base[@]}" --latent-dtype float16 --velocity -o h.h5 && pass || fail "float16"
 "$PYTHON" -c "
