@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "runtime/runtime.hpp"
+#include "core/git_revision.hpp"
 #include "treerpo/build_info.hpp"
 
 namespace treerpo::cli {
@@ -50,7 +51,7 @@ std::string Context::provenance_record(const std::vector<InputRecord>& inputs, c
   nlohmann::ordered_json r;
   r["tool"] = tool;
   r["version"] = build::kVersion;
-  r["git_revision"] = build::kGitRevision;
+  r["git_revision"] = build::git_revision();
   r["argv"] = argv;
   r["options"] = resolved_options;
   r["seed"] = std::to_string(seed);

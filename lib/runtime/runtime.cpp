@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/git_revision.hpp"
 #include "treerpo/build_info.hpp"
 
 namespace treerpo::runtime {
@@ -115,7 +116,7 @@ std::string hdf5_version() {
 
 std::string version_report(const std::string& tool, bool verbose) {
   std::ostringstream s;
-  s << tool << " (treerpo) " << build::kVersion << " (git " << (*build::kGitRevision ? build::kGitRevision : "unknown") << ")\n";
+  s << tool << " (treerpo) " << build::kVersion << " (git " << build::git_revision() << ")\n";
   s << "libtorch " << torch_version() << ", HDF5 " << hdf5_version() << ", zstd " << ZSTD_versionString()
     << "\n";
   s << "BLAS: " << blas_description() << "\n";

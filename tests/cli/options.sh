@@ -17,6 +17,13 @@ treerpo-synth --config run.toml --count 2 --json -o e.h5 -q | grep -q '"prompts"
 # The recorded options reproduce the run when fed back as a config file.
 treerpo-inspect --json c.h5 | "$PYTHON" -c "import json,sys; print(json.load(sys.stdin)['provenance'][-1]['options'])" >replay.toml
 treerpo-synth --config replay.toml -o f.h5 -q && same_content c.h5 f.h5 && pass || fail "recorded options do not replay"
+# Provenance names the commit the binary was built from (refreshed at every build, not only at
+# configure time), when built from a git checkout.
+if command -v git >/dev/null && git -C "$SRC" rev-parse -q --verify HEAD >/dev/null 2>&1; then
+  recorded=$(treerpo-inspect --json c.h5 | "$PYTHON" -c "import json,sys; print(json.load(sys.stdin)['provenance'][-1]['git_revision'])")
+  [ "$(git -C "$SRC" rev-parse -q --verify "${recorded%-dirty}^{commit}")" = "$(git -C "$SRC" rev-parse HEAD)" ] && pass ||
+    fail "provenance records git revision '$recorded', the source is at $(git -C "$SRC" rev-parse --short HEAD) (rebuild?)"
+fi
 # Environment defaults.
 TREERPO_SEED=4 treerpo-synth --count 3 --depth 2 -o g.h5 -q && same_content c.h5 g.h5 && pass || fail "TREERPO_SEED"
 # An absent seed is drawn, logged at -v and recorded.
