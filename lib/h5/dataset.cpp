@@ -249,6 +249,7 @@ void append_rows(hid_t loc, const std::string& name, Type memory, std::uint64_t 
 
 void write_numeric(hid_t loc, const std::string& name, Type file, Type memory,
                    const std::vector<std::uint64_t>& shape, const void* data, const Storage& storage) {
+  if (shape.empty()) throw Error(ExitCode::software, "write_numeric: " + name + ": scalars are stored as attributes");
   create_extendible(loc, name, file, {shape.begin() + 1, shape.end()}, storage, shape[0]);
   bool empty = std::any_of(shape.begin(), shape.end(), [](std::uint64_t d) { return d == 0; });
   if (!empty) append_rows(loc, name, memory, shape[0], data);
