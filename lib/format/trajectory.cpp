@@ -111,7 +111,7 @@ void check_invariants(const Trajectory& t, const std::string& file) {
   expect_length(file, "/leaves/prompt", t.leaves.prompt.size(), G, "leaves");
   expect_array(file, "/leaves/latent", t.leaves.latent, G, r.latent_shape);
   if (t.leaves.path) {
-    std::vector<std::int64_t> step_shape{r.steps - r.window_start - r.depth - 1};
+    std::vector<std::int64_t> step_shape{leaf_path_steps(r.steps, r.window_start, r.depth)};
     step_shape.insert(step_shape.end(), r.latent_shape.begin(), r.latent_shape.end());
     expect_array(file, "/leaves/path", *t.leaves.path, G, step_shape);
   }

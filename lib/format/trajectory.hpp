@@ -132,6 +132,11 @@ Prompts select_prompts(const Prompts& p, std::size_t begin, std::size_t end);
 /// Root members this build understands; a stage copies every other member unchanged.
 const std::vector<std::string>& known_root_members();
 
+/// ODE-suffix states of a leaf that /leaves/path holds: steps l + d + 1 .. T - 1, so T - l - d - 1.
+inline std::int64_t leaf_path_steps(std::int64_t steps, std::int64_t window_start, std::int64_t depth) {
+  return steps - window_start - depth - 1;
+}
+
 /// NFE per prompt of a tree rollout (ALGORITHM.md section 3).
 std::int64_t tree_nfe(std::int64_t steps, std::int64_t window_start, const std::vector<std::int64_t>& branching);
 

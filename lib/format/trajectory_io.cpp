@@ -233,7 +233,7 @@ Trajectory read_trajectory(hid_t file, const std::string& name) {
     t.leaves.image = std::move(img);
   }
   if (h5::exists(file, "/leaves/path")) {
-    const auto S = t.rollout.steps - t.rollout.window_start - t.rollout.depth - 1;
+    const auto S = leaf_path_steps(t.rollout.steps, t.rollout.window_start, t.rollout.depth);
     if (S < 1) throw DataError(name + ": /leaves/path: the rollout has no ODE-suffix states to store");
     auto path_shape = item_shape(S);
     path_shape.insert(path_shape.begin(), G);

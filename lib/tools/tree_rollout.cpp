@@ -201,8 +201,9 @@ cli::ToolSpec tree_rollout_spec() {
         throw UsageError("the window options do not apply to --mode independent (SDE at every step)");
       double beta = 0;
       auto config = resolve(*o, ctx.seed, beta);
-      if (config.store_suffix &&
-          o->steps - config.window_start - static_cast<std::int64_t>(config.branching.size()) - 1 < 1)
+      const auto path_steps =
+          format::leaf_path_steps(o->steps, config.window_start, static_cast<std::int64_t>(config.branching.size()));
+      if (config.store_suffix && path_steps < 1)
         throw UsageError("--store-suffix: the window ends within one step of the last: no ODE-suffix states to store");
       const auto start = std::chrono::steady_clock::now();
       const auto source = format::read_prompt_file(o->prompts);
@@ -266,8 +267,7 @@ cli::ToolSpec tree_rollout_spec() {
       format::TrajectoryLayout layout;
       layout.velocity = config.store_velocity;
       if (config.images) layout.image_shape = {static_cast<std::uint64_t>(shape[1]), static_cast<std::uint64_t>(shape[2]), 3};
-      if (config.store_suffix)
-        layout.path_steps = static_cast<std::uint64_t>(o->steps - config.window_start - r.depth - 1);
+      if (config.store_suffix) layout.path_steps = static_cast<std::uint64_t>(path_steps);
       const auto P64 = static_cast<std::uint64_t>(P);
       format::TrajectoryWriter writer(out.id(), t, layout, format::WriteOptions{o->zstd_level},
                                       P64 * static_cast<std::uint64_t>(rollout::stored_nodes(config)),

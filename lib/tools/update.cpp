@@ -511,11 +511,11 @@ cli::ToolSpec update_spec() {
           throw UsageError(opt + (rl ? " applies to SFT on data set files (these inputs are trajectories)"
                                      : " applies to RL on trajectory files (these inputs are data sets)"));
       if (!rl) return run_sft(*o, ctx, output, in);
-      auto& r = o->rl;
-      r.grad_accum = o->sft.grad_accum;
-      r.until = o->sft.until;
-      r.grad_clip = o->sft.grad_clip;
-      r.adamw = training::AdamWSettings{o->sft.lr, o->sft.weight_decay, o->sft.beta1, o->sft.beta2};
+      auto& rl_config = o->rl;
+      rl_config.grad_accum = o->sft.grad_accum;
+      rl_config.until = o->sft.until;
+      rl_config.grad_clip = o->sft.grad_clip;
+      rl_config.adamw = training::AdamWSettings{o->sft.lr, o->sft.weight_decay, o->sft.beta1, o->sft.beta2};
       return run_rl(*o, ctx, output, in);
     };
   };
