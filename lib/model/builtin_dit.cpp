@@ -41,6 +41,25 @@ torch::Tensor timestep_embedding(const torch::Tensor& sigma, std::int64_t dim) {
   return torch::cat({torch::cos(args), torch::sin(args)}, 1);
 }
 
+// Fixed 2D sin-cos position embedding of a g x g token grid (MAE / DiT): the first half of
+// the width encodes the row, the second the column, each as 1D sin-cos over W/4 frequencies.
+torch::Tensor sincos_2d(std::int64_t g, std::int64_t W) {
+  const std::int64_t quarter = W / 4;
+  const auto omega = torch::pow(10000.0, -torch::arange(quarter, torch::kDouble) / static_cast<double>(quarter));
+  const auto pos = torch::arange(g, torch::kDouble);
+  const auto angles = torch::outer(pos, omega);                                    // [g, W/4]
+  const auto one_d = torch::cat({torch::sin(angles), torch::cos(angles)}, 1);      // [g, W/2]
+  const auto rows = one_d.unsqueeze(1).expand({g, g, W / 2});
+  const auto cols = one_d.unsqueeze(0).expand({g, g, W / 2});
+  return torch::cat({rows, cols}, 2).reshape({1, g * g, W}).to(torch::kFloat);
+}
+
+std::string get_string(const nlohmann::json& j, const char* key, const std::string& fallback, const std::string& where) {
+  if (!j.contains(key)) return fallback;
+  if (!j[key].is_string()) throw DataError(where + ": config field " + key + " must be a string");
+  return j[key].get<std::string>();
+}
+
 std::int64_t get_int(const nlohmann::json& j, const char* key, std::int64_t fallback, const std::string& where) {
   if (!j.contains(key)) return fallback;
   if (!j[key].is_number_integer()) throw DataError(where + ": config field " + key + " must be an integer");
@@ -63,12 +82,17 @@ void DitConfig::validate() const {
   if (image_size % patch) throw UsageError("model config: image_size must be a multiple of patch");
   if (width % heads) throw UsageError("model config: width must be a multiple of heads");
   if (width % 2) throw UsageError("model config: width must be even");
+  if (pos_embed != "sincos" && pos_embed != "learned")
+    throw UsageError("model config: pos_embed must be sincos or learned");
+  if (pos_embed == "sincos" && width % 4) throw UsageError("model config: sincos positions need a width divisible by 4");
+  if (out_conv < 0) throw UsageError("model config: out_conv must be >= 0");
 }
 
 std::string DitConfig::to_json() const {
   return nlohmann::ordered_json{{"image_size", image_size}, {"channels", channels}, {"patch", patch},
                                 {"width", width},           {"depth", depth},       {"heads", heads},
-                                {"mlp_ratio", mlp_ratio},   {"max_text_tokens", max_text_tokens}}
+                                {"mlp_ratio", mlp_ratio},   {"max_text_tokens", max_text_tokens},
+                                {"pos_embed", pos_embed},   {"out_conv", out_conv}}
       .dump();
 }
 
@@ -84,6 +108,9 @@ DitConfig DitConfig::from_json(const std::string& text, const std::string& where
   c.heads = get_int(j, "heads", c.heads, where);
   c.mlp_ratio = get_int(j, "mlp_ratio", c.mlp_ratio, where);
   c.max_text_tokens = get_int(j, "max_text_tokens", c.max_text_tokens, where);
+  // Checkpoints written before these fields existed are the pre-1.1 architecture.
+  c.pos_embed = get_string(j, "pos_embed", "learned", where);
+  c.out_conv = get_int(j, "out_conv", 0, where);
   try {
     c.validate();
   } catch (const UsageError& e) {
@@ -103,7 +130,10 @@ double DitConfig::flops_per_sample() const {
                        + 2 * 2 * T * T * W                       // scores and weighted sum
                        + 2 * T * 2 * W * M;                      // MLPs
   f += static_cast<double>(depth) * block;
-  f += 2 * (W * 2 * W) + 2 * N * W * P;                          // final modulation and output
+  const double out_channels = static_cast<double>(out_conv > 0 ? out_conv : channels);
+  f += 2 * (W * 2 * W) + 2 * N * W * out_channels * static_cast<double>(patch * patch);  // final modulation, output
+  if (out_conv > 0)                                                                       // 3x3 smoothing conv
+    f += 2 * static_cast<double>(image_size * image_size) * out_channels * static_cast<double>(channels) * 9;
   return f;
 }
 
@@ -151,12 +181,18 @@ DitImpl::DitImpl(const DitConfig& c, std::int64_t vocab_size) : config(c) {
   time_fc2 = register_module("time_fc2", torch::nn::Linear(W, W));
   token_embed = register_module("token_embed", torch::nn::Embedding(vocab_size, W));
   text_pool = register_module("text_pool", torch::nn::Linear(W, W));
-  image_pos = register_parameter("image_pos", torch::randn({1, c.image_tokens(), W}) * 0.02);
+  if (c.pos_embed == "sincos")  // fixed, so a buffer: recomputed from the config, never trained or stored
+    image_pos = register_buffer("image_pos", sincos_2d(c.image_size / c.patch, W));
+  else
+    image_pos = register_parameter("image_pos", torch::randn({1, c.image_tokens(), W}) * 0.02);
   text_pos = register_parameter("text_pos", torch::randn({1, c.max_text_tokens, W}) * 0.02);
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (std::int64_t i = 0; i < c.depth; ++i) blocks->push_back(JointBlock(W, c.heads, c.mlp_ratio));
   final_mod = register_module("final_mod", zero_linear(W, 2 * W));
-  final_out = register_module("final_out", zero_linear(W, P));
+  const std::int64_t out_channels = c.out_conv > 0 ? c.out_conv : c.channels;
+  final_out = register_module("final_out", zero_linear(W, out_channels * c.patch * c.patch));
+  if (c.out_conv > 0)
+    smooth = register_module("smooth", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.out_conv, c.channels, 3).padding(1)));
 }
 
 torch::Tensor DitImpl::forward(const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& tokens,
@@ -173,8 +209,10 @@ torch::Tensor DitImpl::forward(const torch::Tensor& x, const torch::Tensor& sigm
   const auto key_mask = torch::cat({torch::ones({B, img.size(1)}, mask.options()), mask}, 1);
   for (const auto& module : *blocks) std::tie(img, txt) = module->as<JointBlock>()->forward(img, txt, c, key_mask);
   const auto fm = final_mod(torch::silu(c)).chunk(2, 1);
-  const auto out = final_out(modulate(layer_norm(img), fm[0], fm[1]));  // [B, N, C p p]
-  return out.view({B, g, g, C, p, p}).permute({0, 3, 1, 4, 2, 5}).reshape({B, C, g * p, g * p});
+  const auto out = final_out(modulate(layer_norm(img), fm[0], fm[1]));  // [B, N, Co p p]
+  const std::int64_t Co = out.size(2) / (p * p);
+  const auto map = out.view({B, g, g, Co, p, p}).permute({0, 3, 1, 4, 2, 5}).reshape({B, Co, g * p, g * p});
+  return config.out_conv > 0 ? smooth(map) : map;
 }
 
 BuiltinPolicy::BuiltinPolicy(const DitConfig& config, Tokenizer tokenizer, std::uint64_t seed)

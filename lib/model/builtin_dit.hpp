@@ -6,6 +6,7 @@
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
@@ -27,6 +28,14 @@ struct DitConfig {
   std::int64_t heads = 4;
   std::int64_t mlp_ratio = 4;
   std::int64_t max_text_tokens = 16;
+  /// Image-token positions: "sincos" (fixed 2D sin-cos, as DiT and SD3) or "learned" (the
+  /// pre-1.1 model: a parameter initialised at 0.02, too weak for tokens to agree on where an
+  /// object is). Checkpoints without the field are "learned".
+  std::string pos_embed = "sincos";
+  /// Channels of the unpatchified feature map that a 3x3 convolution smooths into the image
+  /// (as U-ViT's output conv); 0 = unpatchify straight to the image (the pre-1.1 model, whose
+  /// samples show the patch grid). Checkpoints without the field have 0.
+  std::int64_t out_conv = 16;
 
   std::int64_t image_tokens() const { return (image_size / patch) * (image_size / patch); }
   /// \throws UsageError on inconsistent sizes
@@ -62,6 +71,7 @@ struct DitImpl : torch::nn::Module {
   torch::Tensor image_pos, text_pos;
   torch::nn::ModuleList blocks;
   torch::nn::Linear final_mod{nullptr}, final_out{nullptr};
+  torch::nn::Conv2d smooth{nullptr};  // only when config.out_conv > 0
 };
 TORCH_MODULE(Dit);
 

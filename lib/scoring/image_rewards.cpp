@@ -10,7 +10,8 @@
 namespace treerpo::scoring {
 
 const std::vector<std::string>& builtin_reward_names() {
-  static const std::vector<std::string> names{"shapes", "shapes-partial", "compressibility", "brightness", "saturation"};
+  static const std::vector<std::string> names{"shapes",     "shapes-partial", "shapes-geneval", "shapes-geneval-partial",
+                                               "compressibility", "brightness",  "saturation"};
   return names;
 }
 
@@ -26,7 +27,7 @@ std::vector<std::vector<double>> score_images(const std::vector<std::string>& na
   for (const auto& n : names)
     if (!is_builtin_reward(n)) throw std::invalid_argument("unknown reward '" + n + "'");
   const bool needs_shapes = std::any_of(names.begin(), names.end(), [](const std::string& n) {
-    return n == "shapes" || n == "shapes-partial";
+    return n.rfind("shapes", 0) == 0;
   });
   std::vector<std::vector<double>> out(names.size(), std::vector<double>(images.size()));
   for (std::size_t i = 0; i < images.size(); ++i) {
@@ -37,8 +38,10 @@ std::vector<std::vector<double>> score_images(const std::vector<std::string>& na
     }
     for (std::size_t r = 0; r < names.size(); ++r) {
       const auto& n = names[r];
-      out[r][i] = n == "shapes"           ? s->strict
-                  : n == "shapes-partial" ? s->partial
+      out[r][i] = n == "shapes"                   ? s->strict
+                  : n == "shapes-partial"         ? s->partial
+                  : n == "shapes-geneval"         ? s->geneval
+                  : n == "shapes-geneval-partial" ? s->geneval_partial
                   : n == "compressibility" ? shapes::compressibility(images[i])
                   : n == "brightness"      ? shapes::brightness(images[i])
                                            : shapes::saturation(images[i]);

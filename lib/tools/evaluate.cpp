@@ -15,9 +15,11 @@
 #include "core/log.hpp"
 #include "core/signals.hpp"
 #include "evaluation/image_grid.hpp"
+#include "evaluation/judge.hpp"
 #include "evaluation/ode_sampler.hpp"
 #include "evaluation/paired_stats.hpp"
 #include "format/prompt_file.hpp"
+#include "format/samples_file.hpp"
 #include "scoring/image_rewards.hpp"
 #include "shapes/grammar.hpp"
 #include "tools/policy_options.hpp"
@@ -39,6 +41,7 @@ struct EvaluateOptions {
   std::size_t grid_samples = 4;
   int grid_scale = 2;
   std::string report;
+  std::string samples_out;
 };
 
 // One checkpoint's samples and scores: scores[reward][item].
@@ -46,8 +49,25 @@ struct Run {
   std::string path, digest;
   std::vector<shapes::Image> images;
   std::vector<std::vector<double>> scores;
+  std::vector<double> foreground, count_match;  ///< judge figures per item
+  std::vector<double> diversity, duplicates;    ///< judge figures per prompt
   double seconds = 0;
 };
+
+// The judge's figures of a run (or of reference renders): per item and per prompt.
+void judge_run(Run& run, const std::vector<std::string>& item_prompt, std::size_t prompts, std::size_t samples) {
+  for (std::size_t i = 0; i < run.images.size(); ++i) {
+    const auto j = evaluation::judge_image(run.images[i]);
+    run.foreground.push_back(j.foreground);
+    run.count_match.push_back(j.components == evaluation::named_objects(item_prompt[i]) ? 1.0 : 0.0);
+  }
+  for (std::size_t p = 0; p < prompts; ++p) {
+    const auto first = run.images.begin() + static_cast<std::ptrdiff_t>(p * samples);
+    const auto d = evaluation::diversity(std::vector<shapes::Image>(first, first + static_cast<std::ptrdiff_t>(samples)));
+    run.diversity.push_back(d.mean_distance);
+    run.duplicates.push_back(d.duplicate_rate);
+  }
+}
 
 std::string kind_of(const std::string& prompt) {
   const auto spec = shapes::parse_prompt(prompt);
@@ -80,6 +100,21 @@ ordered_json summarise(const Run& run, const std::vector<std::string>& rewards, 
     j[rewards[r]] = {{"mean", m}, {"std_error", se}, {"per_kind", per_kind}};
   }
   return j;
+}
+
+double mean_std_error(const std::vector<double>& v) {
+  const double m = mean_of(v);
+  double ss = 0;
+  for (double x : v) ss += (x - m) * (x - m);
+  return v.size() > 1 ? std::sqrt(ss / static_cast<double>(v.size() - 1) / static_cast<double>(v.size())) : 0.0;
+}
+
+ordered_json judge_json(const Run& run) {
+  auto figure = [](const std::vector<double>& v) { return ordered_json{{"mean", mean_of(v)}, {"std_error", mean_std_error(v)}}; };
+  return {{"foreground", figure(run.foreground)},
+          {"count_match", figure(run.count_match)},
+          {"diversity", figure(run.diversity)},
+          {"duplicate_rate", figure(run.duplicates)}};
 }
 
 ordered_json comparison_json(const evaluation::PairedComparison& c, double confidence) {
@@ -121,7 +156,7 @@ cli::ToolSpec evaluate_spec() {
                    "to --policy with a confidence interval");
     app.add_option("--prompts", o->prompts, "Prompts: a text file (one per line) or an HDF5 prompt file; - = stdin")
         ->required();
-    app.add_option("--reward", o->rewards, "Reward to report (repeatable): shapes (strict), shapes-partial, "
+    app.add_option("--reward", o->rewards, "Reward to report (repeatable): shapes (strict), shapes-partial, shapes-geneval, shapes-geneval-partial, "
                    "compressibility, brightness, saturation")
         ->check(CLI::IsMember(scoring::builtin_reward_names()))
         ->allow_extra_args(false)
@@ -142,6 +177,8 @@ cli::ToolSpec evaluate_spec() {
         ->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--grid-scale", o->grid_scale, "Pixel magnification in the grid")->check(CLI::Range(1, 16))->capture_default_str();
     app.add_option("--report", o->report, "Write the JSON report (what --json prints) to this file");
+    app.add_option("--samples-out", o->samples_out, "Write the sampled images with prompt ids, texts and seeds "
+                   "(HDF5, treerpo-samples(5)) for an external judge");
     return [o](cli::Context& ctx) -> int {
       // Evaluation is comparable across runs only on fixed seeds: without --seed, seed 0.
       o->sampler.seed = ctx.seed_given ? ctx.seed : 0;
@@ -191,10 +228,21 @@ cli::ToolSpec evaluate_spec() {
         signals::check();
         run.images = evaluation::to_images(latents);
         run.scores = scoring::score_images(o->rewards, run.images, item_prompt);
+        judge_run(run, item_prompt, P, static_cast<std::size_t>(o->samples));
         run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         runs.push_back(std::move(run));
       }
       progress.finish();
+      // The renders' judge figures: what a faithful image of each prompt looks like to the judge.
+      Run renders;
+      const auto image_size = static_cast<int>(runs[0].images.front().height);
+      for (std::size_t p = 0; p < P; ++p) {
+        auto r = evaluation::reference_renders(prompts.text[p], prompts.id[p], image_size, o->sampler.seed,
+                                               static_cast<int>(o->samples));
+        if (r.empty()) r.assign(static_cast<std::size_t>(o->samples), shapes::Image{});  // outside the grammar
+        renders.images.insert(renders.images.end(), r.begin(), r.end());
+      }
+      judge_run(renders, item_prompt, P, static_cast<std::size_t>(o->samples));
 
       ordered_json report;
       report["schema_version"] = 1;
@@ -203,10 +251,32 @@ cli::ToolSpec evaluate_spec() {
                             {"guidance", o->sampler.guidance}, {"samples_per_prompt", o->samples},
                             {"seed", std::to_string(o->sampler.seed)}, {"sampler", "ode-euler"}};
       report["rewards"] = o->rewards;
-      report["policy"] = {{"path", runs[0].path}, {"digest", runs[0].digest}, {"metrics", summarise(runs[0], o->rewards, item_kind, kinds)}};
+      report["policy"] = {{"path", runs[0].path},
+                          {"digest", runs[0].digest},
+                          {"metrics", summarise(runs[0], o->rewards, item_kind, kinds)},
+                          {"judge", judge_json(runs[0])}};
+      report["renders"] = {{"judge", judge_json(renders)}};
       if (runs.size() > 1) {
-        report["compare"] = {{"path", runs[1].path}, {"digest", runs[1].digest},
-                             {"metrics", summarise(runs[1], o->rewards, item_kind, kinds)}};
+        report["compare"] = {{"path", runs[1].path},
+                             {"digest", runs[1].digest},
+                             {"metrics", summarise(runs[1], o->rewards, item_kind, kinds)},
+                             {"judge", judge_json(runs[1])}};
+        // The judge's figures paired like the rewards: per item (foreground's distance to the
+        // renders', count match) and per prompt (diversity).
+        std::vector<double> fg_gap_a, fg_gap_b;
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          fg_gap_a.push_back(std::fabs(runs[0].foreground[i] - renders.foreground[i]));
+          fg_gap_b.push_back(std::fabs(runs[1].foreground[i] - renders.foreground[i]));
+        }
+        std::vector<std::size_t> prompt_index(P);
+        for (std::size_t p = 0; p < P; ++p) prompt_index[p] = p;
+        report["judge_comparison"] = {
+            {"count_match", comparison_json(evaluation::paired_compare(runs[0].count_match, runs[1].count_match,
+                                                                       item_prompt_index, o->confidence), o->confidence)},
+            {"foreground_gap", comparison_json(evaluation::paired_compare(fg_gap_a, fg_gap_b, item_prompt_index,
+                                                                          o->confidence), o->confidence)},
+            {"diversity", comparison_json(evaluation::paired_compare(runs[0].diversity, runs[1].diversity, prompt_index,
+                                                                     o->confidence), o->confidence)}};
         ordered_json cmp;
         for (std::size_t r = 0; r < o->rewards.size(); ++r) {
           auto overall = comparison_json(
@@ -266,6 +336,30 @@ cli::ToolSpec evaluate_spec() {
         }
         evaluation::write_png(o->grid, evaluation::compose_grid(labels, blocks, o->grid_scale), ctx.force, ctx.tool);
       }
+      if (!o->samples_out.empty()) {
+        format::SamplesFile f;
+        for (std::size_t k = 0; k < runs.size(); ++k) {
+          format::SampledImages c;
+          c.name = k == 0 ? "policy" : "compare";
+          c.path = runs[k].path;
+          c.digest = runs[k].digest;
+          c.height = static_cast<std::uint64_t>(runs[k].images.front().height);
+          c.width = static_cast<std::uint64_t>(runs[k].images.front().width);
+          for (const auto& im : runs[k].images) c.rgb.insert(c.rgb.end(), im.rgb.begin(), im.rgb.end());
+          f.checkpoints.push_back(std::move(c));
+        }
+        for (const auto& item : items) {
+          f.prompt_id.push_back(item.prompt_id);
+          f.sample.push_back(item.sample);
+          f.text.push_back(prompts.text[static_cast<std::size_t>(item.row)]);
+        }
+        f.seed = std::to_string(o->sampler.seed);
+        f.steps = o->sampler.steps;
+        f.guidance = o->sampler.guidance;
+        f.shift = o->sampler.shift;
+        f.provenance.push_back(ctx.provenance_record({}));
+        format::write_samples(o->samples_out, f, ctx.force, ctx.tool);
+      }
       const auto text = report.dump(2) + "\n";
       if (!o->report.empty()) {
         AtomicOutput out(o->report, ctx.force, ctx.tool, "JSON");
@@ -298,6 +392,15 @@ cli::ToolSpec evaluate_spec() {
         };
         for (const auto& k : kinds) row(k, k);
         row("all", "");
+        // The judge: shares no decision with the rewards (see evaluate(1), JUDGE).
+        auto judge_row = [&](const std::string& label, const ordered_json& j) {
+          std::printf("judge %-14s foreground %.3f  count match %.3f  diversity %.3f  duplicates %.3f\n", label.c_str(),
+                      j["foreground"]["mean"].get<double>(), j["count_match"]["mean"].get<double>(),
+                      j["diversity"]["mean"].get<double>(), j["duplicate_rate"]["mean"].get<double>());
+        };
+        judge_row("renders", report["renders"]["judge"]);
+        judge_row("policy", report["policy"]["judge"]);
+        if (runs.size() > 1) judge_row("compare", report["compare"]["judge"]);
         if (runs.size() > 1)
           for (const auto& r : o->rewards) {
             const auto& c = report["comparison"][r];

@@ -7,10 +7,12 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "core/terminal.hpp"
 #include "format/prompt_file.hpp"
+#include "format/samples_file.hpp"
 #include "h5/dataset.hpp"
 
 namespace treerpo::tools {
@@ -254,6 +256,39 @@ std::string describe_prompt_text(const ordered_json& j, const InspectOptions& o)
   return s.str();
 }
 
+// A samples file of `evaluate --samples-out`: validated by reading it whole.
+ordered_json describe_samples_file(const h5::InputFile& file) {
+  const auto s = format::read_samples(file);
+  ordered_json j;
+  j["file"] = file.name;
+  j["bytes"] = file.bytes;
+  j["digest"] = file.digest();
+  j["format"] = format::kSamplesFormatName;
+  j["format_version"] = {format::kFormatMajor, format::check_format(file.file.get(), file.name, format::kSamplesFormatName)};
+  std::set<std::int64_t> prompts(s.prompt_id.begin(), s.prompt_id.end());
+  j["counts"] = {{"items", s.prompt_id.size()}, {"prompts", prompts.size()}};
+  j["sampling"] = {{"seed", s.seed}};
+  auto& cps = j["checkpoints"] = ordered_json::array();
+  for (const auto& c : s.checkpoints)
+    cps.push_back({{"group", c.name}, {"path", c.path}, {"digest", c.digest},
+                   {"images", {s.prompt_id.size(), c.height, c.width, 3}}});
+  auto& prov = j["provenance"] = ordered_json::array();
+  for (const auto& rec : s.provenance) prov.push_back(ordered_json::parse(rec, nullptr, false));
+  return j;
+}
+
+std::string describe_samples_text(const ordered_json& j) {
+  std::ostringstream s;
+  s << j["file"].get<std::string>() << ": treerpo samples " << j["format_version"][0] << "." << j["format_version"][1]
+    << ", " << j["bytes"] << " bytes, " << j["digest"].get<std::string>() << "\n";
+  s << "counts: " << j["counts"]["items"] << " images of " << j["counts"]["prompts"] << " prompts per checkpoint, seed "
+    << j["sampling"]["seed"].get<std::string>() << "\n";
+  for (const auto& c : j["checkpoints"])
+    s << "/" << c["group"].get<std::string>() << "/images " << c["images"].dump() << ": " << c["path"].get<std::string>()
+      << " (" << c["digest"].get<std::string>() << ")\n";
+  return s.str();
+}
+
 cli::ToolSpec inspect_spec() {
   cli::ToolSpec spec;
   spec.name = "treerpo-inspect";
@@ -272,6 +307,12 @@ cli::ToolSpec inspect_spec() {
         const auto j = describe_prompt_file(file);
         if (ctx.json) std::printf("%s\n", j.dump(2).c_str());
         else std::fputs(describe_prompt_text(j, *o).c_str(), stdout);
+        return 0;
+      }
+      if (kind && *kind == format::kSamplesFormatName) {  // what evaluate --samples-out wrote
+        const auto j = describe_samples_file(file);
+        if (ctx.json) std::printf("%s\n", j.dump(2).c_str());
+        else std::fputs(describe_samples_text(j).c_str(), stdout);
         return 0;
       }
       const LoadedTrajectory in = load_trajectory(std::move(file));

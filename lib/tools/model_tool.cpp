@@ -10,7 +10,10 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "evaluation/denoising_probe.hpp"
+#include "evaluation/image_grid.hpp"
 #include "model/builtin_dit.hpp"
+#include "shapes/dataset.hpp"
 #include "tools/policy_options.hpp"
 
 namespace treerpo::tools {
@@ -20,7 +23,53 @@ struct ModelOptions {
   std::string vocabulary;  ///< file: one word per line ("" = the shapes grammar's words)
   PolicyCliOptions policy;
   std::string trainable;   ///< regex of trainable parameters (info: count them; export: select them)
+  std::int64_t probe_count = 16;
+  std::vector<double> probe_sigmas{0.3, 0.6, 0.9};
+  std::string probe_grid;
 };
+
+// The denoising probe on held-out renders of the shapes world: MSE of x0_hat per sigma, and a
+// grid (columns: the render, then x_sigma and x0_hat for each sigma).
+int run_probe(model::Policy& policy, const ModelOptions& o, cli::Context& ctx) {
+  const auto shape = policy.latent_shape();
+  if (shape.size() != 3 || shape[0] != 3 || shape[1] != shape[2] || !policy.reads_text())
+    throw UsageError("probe: needs a pixel-space RGB policy that reads prompt text (the built-in model)");
+  const auto samples = shapes::make_samples(shapes::Split::heldout, static_cast<std::size_t>(o.probe_count),
+                                            static_cast<int>(shape[1]), 1);
+  std::vector<std::string> texts;
+  auto renders = torch::empty({o.probe_count, 3, shape[1], shape[2]});
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    texts.push_back(samples[i].text);
+    const auto& rgb = samples[i].image.rgb;
+    renders[static_cast<std::int64_t>(i)] =
+        torch::from_blob(const_cast<std::uint8_t*>(rgb.data()), {shape[1], shape[2], 3}, torch::kByte)
+            .permute({2, 0, 1}).to(torch::kFloat).div(127.5).sub(1.0);
+  }
+  const auto r = evaluation::denoising_probe(policy, renders, policy.encode(texts), o.probe_sigmas, ctx.seed_given ? ctx.seed : 0);
+  nlohmann::ordered_json j = nlohmann::ordered_json::array();
+  for (std::size_t k = 0; k < r.sigmas.size(); ++k) j.push_back({{"sigma", r.sigmas[k]}, {"mse", r.mse[k]}});
+  if (ctx.json) {
+    std::printf("%s\n", nlohmann::ordered_json{{"renders", o.probe_count}, {"probe", j}}.dump(2).c_str());
+  } else {
+    std::printf("sigma   mse of x0_hat (%lld held-out renders, [-1, 1] units)\n", static_cast<long long>(o.probe_count));
+    for (std::size_t k = 0; k < r.sigmas.size(); ++k) std::printf("%.3f   %.5f\n", r.sigmas[k], r.mse[k]);
+  }
+  if (!o.probe_grid.empty()) {
+    std::vector<evaluation::GridBlock> blocks(1 + r.sigmas.size());
+    blocks[0].title = "render";
+    for (std::size_t k = 0; k < r.sigmas.size(); ++k) {
+      char title[64];
+      std::snprintf(title, sizeof title, "x_s, x0_hat at %.2f", r.sigmas[k]);
+      blocks[k + 1].title = title;
+    }
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      blocks[0].images.push_back({samples[i].image});
+      for (std::size_t k = 0; k < r.sigmas.size(); ++k) blocks[k + 1].images.push_back({r.noised[k][i], r.predictions[k][i]});
+    }
+    evaluation::write_png(o.probe_grid, evaluation::compose_grid(texts, blocks, 2), ctx.force, ctx.tool);
+  }
+  return 0;
+}
 
 std::vector<std::string> read_words(const std::string& path) {
   std::ifstream in(path);
@@ -88,6 +137,11 @@ cli::ToolSpec model_spec() {
     init->add_option("--heads", o->config.heads, "Attention heads")->capture_default_str();
     init->add_option("--mlp-ratio", o->config.mlp_ratio, "MLP width / width")->capture_default_str();
     init->add_option("--max-text-tokens", o->config.max_text_tokens, "Prompt length in tokens")->capture_default_str();
+    init->add_option("--pos-embed", o->config.pos_embed, "Image-token positions: sincos (fixed 2D) or learned")
+        ->check(CLI::IsMember({"sincos", "learned"}))
+        ->capture_default_str();
+    init->add_option("--out-conv", o->config.out_conv, "Channels smoothed by a 3x3 output convolution; 0 = none")
+        ->capture_default_str();
     init->add_option("--vocabulary", o->vocabulary, "Vocabulary file, one word per line (default: the shapes grammar)");
     auto* info = app.add_subcommand("info", "Describe a policy: kind, parameters, FLOPs per sample, digest");
     add_policy_options(*info, o->policy, /*required=*/true);
@@ -95,7 +149,14 @@ cli::ToolSpec model_spec() {
     auto* exp = app.add_subcommand("export", "Export a policy's parameters as safetensors with their module names");
     add_policy_options(*exp, o->policy, /*required=*/true);
     exp->add_option("--trainable", o->trainable, "Export only the parameters whose names match this regular expression");
-    return [o, &output, init, info, exp](cli::Context& ctx) -> int {
+    auto* probe = app.add_subcommand("probe", "Denoising probe: held-out renders noised to sigma, the model's one-step "
+                                     "prediction x0_hat = x_sigma - sigma v, its MSE per sigma and a grid");
+    add_policy_options(*probe, o->policy, /*required=*/true);
+    probe->add_option("--count", o->probe_count, "Held-out renders")->check(CLI::PositiveNumber)->capture_default_str();
+    probe->add_option("--sigmas", o->probe_sigmas, "Noise levels in (0, 1]")
+        ->delimiter(',')->check(CLI::Range(1e-6, 1.0))->capture_default_str();
+    probe->add_option("--grid", o->probe_grid, "Write the probe's image grid (PNG)");
+    return [o, &output, init, info, exp, probe](cli::Context& ctx) -> int {
       if (init->parsed()) {
         if (output == "-") throw UsageError("init: give the checkpoint a name with -o FILE");
         cli::check_stdout_free(ctx, output);
@@ -115,8 +176,12 @@ cli::ToolSpec model_spec() {
         return 0;
       }
       // An explicit --seed is an error here; TREERPO_SEED in the environment is not.
-      if (cli::on_command_line(ctx, "--seed")) throw UsageError("--seed applies to init only");
+      if (!probe->parsed() && cli::on_command_line(ctx, "--seed")) throw UsageError("--seed applies to init and probe only");
       auto policy = load_policy(o->policy, ctx);
+      if (probe->parsed()) {
+        if (output != "-") throw UsageError("probe prints to stdout; write its picture with --grid");
+        return run_probe(*policy, *o, ctx);
+      }
       if (!o->trainable.empty()) policy->set_trainable(o->trainable);
       if (info->parsed()) {
         if (output != "-") throw UsageError("info prints to stdout; -o applies to init and export");

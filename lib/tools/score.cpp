@@ -111,7 +111,7 @@ cli::ToolSpec score_spec() {
   spec.setup = [](CLI::App& app, std::string& output) {
     auto o = std::make_shared<ScoreOptions>();
     app.add_option("input", o->input, "Trajectory file; - = stdin (the default)")->capture_default_str();
-    app.add_option("--reward", o->builtin, "Built-in reward NAME[:WEIGHT] (repeatable): shapes, shapes-partial, "
+    app.add_option("--reward", o->builtin, "Built-in reward NAME[:WEIGHT] (repeatable): shapes, shapes-partial, shapes-geneval, shapes-geneval-partial, "
                    "compressibility, brightness, saturation")
         ->allow_extra_args(false);
     app.add_option("--reward-module", o->modules, "TorchScript reward module FILE[:WEIGHT] (repeatable), named after "
@@ -136,7 +136,7 @@ cli::ToolSpec score_spec() {
       for (const auto& s : o->builtin) {
         auto [name, w] = split_weight(s, "--reward");
         if (!scoring::is_builtin_reward(name))
-          throw UsageError("--reward " + name + ": not a built-in reward (shapes, shapes-partial, compressibility, "
+          throw UsageError("--reward " + name + ": not a built-in reward (shapes, shapes-partial, shapes-geneval, shapes-geneval-partial, compressibility, "
                            "brightness, saturation; TorchScript modules take --reward-module)");
         plan.push_back({"builtin", name, name, w});
       }

@@ -25,6 +25,37 @@ assert abs(c['difference'] - sum(per_prompt) / 4) < 1e-12, c
 assert c['ci_low'] <= c['difference'] <= c['ci_high'] and c['prompts'] == 4 and c['pairs'] == 12
 assert set(c['per_kind']) == {'colors', 'counting', 'position', 'other'}
 PY
+# The judge: renders count right; the judge figures are what the samples file's images give,
+# recomputed here by an independent reader (h5py + numpy).
+evaluate --policy a.safetensors "${common[@]}" --compare b.safetensors --guidance 2 --samples-out s.h5 -q >/dev/null \
+  && pass || fail "--samples-out"
+treerpo-inspect s.h5 | grep -q "treerpo samples 1.0" && pass || fail "inspect samples: $(treerpo-inspect s.h5 2>&1)"
+treerpo-inspect --json s.h5 | "$PYTHON" -c "
+import json, sys; j = json.load(sys.stdin)
+assert j['counts'] == {'items': 12, 'prompts': 4} and [c['group'] for c in j['checkpoints']] == ['policy', 'compare']
+" && pass || fail "inspect --json samples"
+"$PYTHON" - <<'PY' && pass || fail "judge figures"
+import json, h5py, numpy as np
+r = json.load(open('j1.json'))
+assert r['renders']['judge']['count_match']['mean'] == 0.75  # 3 of 4 prompts of the grammar, renders all right
+with h5py.File('s.h5') as f:
+    assert list(f['prompt_id'][:]) == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3] and list(f['sample'][:3]) == [0, 1, 2]
+    assert [t.decode() if isinstance(t, bytes) else t for t in f['text'][:1]] == ['a red circle']
+    for group, key in (('policy', 'policy'), ('compare', 'compare')):
+        imgs = f[group + '/images'][:].astype(int)
+        fg = []
+        for im in imgs:
+            mask = np.ones(im.shape[:2], bool); mask[1:-1, 1:-1] = False; border = im[mask]  # each border pixel once
+            bg = np.array([sorted(border[:, c])[len(border) // 2] for c in range(3)])
+            fg.append((np.abs(im - bg).max(axis=2) > 48).mean())
+        assert abs(np.mean(fg) - r[key]['judge']['foreground']['mean']) < 1e-12, (group, np.mean(fg))
+        d = []
+        for p in range(4):
+            x = imgs[3 * p:3 * p + 3] / 255.0
+            d.append(np.mean([np.sqrt(((x[i] - x[k]) ** 2).mean()) for i in range(3) for k in range(i + 1, 3)]))
+        assert abs(np.mean(d) - r[key]['judge']['diversity']['mean']) < 1e-9, (group, np.mean(d))
+assert set(r['judge_comparison']) == {'count_match', 'foreground_gap', 'diversity'}
+PY
 # Reruns are identical; the batch size changes nothing but rounding.
 evaluate --policy a.safetensors "${common[@]}" --compare b.safetensors --guidance 2 --json 2>/dev/null >j2.json
 evaluate --policy a.safetensors "${common[@]}" --compare b.safetensors --guidance 2 --json --max-batch 2 2>/dev/null >j3.json

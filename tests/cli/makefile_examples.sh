@@ -4,7 +4,7 @@ source "$(dirname "$0")/lib.sh"
 # Tiny sizes: 2 prompts, 5 steps, 1 evaluation sample of 2 steps, a 2-step base model recipe.
 # The RL loop: 2 iterations of 2 prompts, update on 2 local ranks.
 mk() { make -s -f "$SRC/Makefile.examples" BIN="$BIN" OUT="$WORK/out" COUNT=4 PROMPTS=2 STEPS=5 EVAL_SAMPLES=1 \
-  EVAL_STEPS=2 BASE_DATA=12 BASE_STEPS=2 DATA_COUNT=24 ITERS=2 LOOP_PROMPTS=2 STUDY_BUDGET=1 STUDY_POINTS=1 \
+  EVAL_STEPS=2 BASE_DATA=12 BASE_STEPS=2 BASE_CHUNK=1 DATA_COUNT=24 ITERS=2 LOOP_PROMPTS=2 STUDY_BUDGET=1 STUDY_POINTS=1 \
   STUDY_EVAL_SAMPLES=1 "$@"; }
 mk all >all.log 2>&1 && pass || fail "make all: $(tail -5 all.log)"
 grep -q "merged shards equal the single run" all.log && pass || fail "merge check did not run"

@@ -45,9 +45,17 @@ TEST(Model, AdaLnZeroStartsAtZeroVelocityAndLearns) {
   BuiltinPolicy p(tiny(), Tokenizer(Tokenizer::default_words()), 1);
   const auto c = p.encode({"a red circle", "two blue squares"});
   const auto x = torch::randn({2, 3, 8, 8});
-  EXPECT_EQ(p.velocity(x, torch::full({2}, 0.7), c).abs().max().item<float>(), 0.0f);
+  // adaLN-zero: the output layer starts at zero, so the velocity is the output convolution's
+  // bias alone (zero without the convolution), whatever the input and the prompt.
+  const auto v0 = p.velocity(x, torch::full({2}, 0.7), c);
+  EXPECT_EQ((v0 - p.velocity(torch::randn({2, 3, 8, 8}), torch::full({2}, 0.2), p.encode({"a green cross", "a circle"})))
+                .abs().max().item<float>(), 0.0f);
+  auto flat = tiny();
+  flat.out_conv = 0;
+  BuiltinPolicy plain(flat, Tokenizer(Tokenizer::default_words()), 1);
+  EXPECT_EQ(plain.velocity(x, torch::full({2}, 0.7), c).abs().max().item<float>(), 0.0f);
   p.set_trainable(".*");
-  for (int i = 0; i < 3; ++i) train_step(p, c);
+  for (int i = 0; i < 10; ++i) train_step(p, c);
   const auto v = p.velocity(x, torch::full({2}, 0.7), c);
   EXPECT_EQ(v.sizes(), x.sizes());
   EXPECT_GT(v.abs().max().item<float>(), 0.0f);

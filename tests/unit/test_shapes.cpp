@@ -154,7 +154,9 @@ TEST(ShapesReward, PerClauseResultsAndUnparsablePrompts) {
   EXPECT_TRUE(s.clauses[0].ok);
   EXPECT_FALSE(s.clauses[1].ok);
   EXPECT_EQ(s.strict, 0.0);
-  EXPECT_EQ(s.partial, 0.5);
+  EXPECT_NEAR(s.partial, 2.0 / 3.0, 1e-12);  // F1: one of two named objects, one component
+  EXPECT_EQ(s.geneval, 0.0);
+  EXPECT_EQ(s.geneval_partial, 0.5);
   const auto none = score_shapes("a photo of a cat", img);
   EXPECT_FALSE(none.parsed);
   EXPECT_EQ(none.strict, 0.0);
