@@ -52,6 +52,20 @@ TEST(Flow, ScheduleIsShiftedAndDecreasing) {
   EXPECT_THROW(flow::shifted_sigmas(0, 3.0), std::invalid_argument);
 }
 
+// Issue 15: shift / (1 + (shift - 1)) is not exactly 1 for small shifts; the first-step rule of
+// the flowgrpo kernel (sigma == 1) was then skipped and the first step's std exploded.
+TEST(Flow, FirstSigmaIsExactlyOneForEveryShift) {
+  for (double shift = 0.05; shift < 5.0; shift += 0.01) {
+    const auto s = flow::shifted_sigmas(10, shift);
+    ASSERT_EQ(s.front(), 1.0) << "shift " << shift;
+    ASSERT_EQ(s.back(), 0.0) << "shift " << shift;
+    for (std::size_t i = 1; i < s.size(); ++i) ASSERT_LT(s[i], s[i - 1]) << "shift " << shift;
+    const auto t = flow::transition(flow::Kernel::flowgrpo, torch::zeros({1, 2}), torch::zeros({1, 2}),
+                                    {s[0], s[1], s[1]}, 0.7);
+    ASSERT_TRUE(std::isfinite(t.std) && t.std < 10.0) << "shift " << shift << ": first-step std " << t.std;
+  }
+}
+
 TEST(Flow, LogProbabilityEqualsFloat64GaussianDensity) {
   torch::manual_seed(3);
   const auto sig = flow::shifted_sigmas(10, 3.0);
