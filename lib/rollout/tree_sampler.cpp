@@ -12,11 +12,14 @@
 
 namespace treerpo::rollout {
 namespace {
+// Window starts l that fit: l + depth <= steps - 1, so that the last step (to sigma = 0) is
+// always an ODE step (ALGORITHM.md section 3; MixGRPO never makes the last steps stochastic).
 std::int64_t window_positions(std::int64_t start, std::int64_t stride, std::int64_t steps, std::int64_t depth) {
-  if (start < 0 || start + depth > steps)
+  if (start < 0 || start + depth > steps - 1)
     throw std::invalid_argument("the window [" + std::to_string(start) + ", " + std::to_string(start + depth) +
-                                ") does not fit in " + std::to_string(steps) + " steps");
-  return (steps - depth - start) / stride + 1;  // starts start, start + stride, ... that fit
+                                ") does not end before the last of " + std::to_string(steps) +
+                                " steps (l + d <= T - 1: the step to sigma = 0 is never stochastic)");
+  return (steps - 1 - depth - start) / stride + 1;  // starts start, start + stride, ... that fit
 }
 
 void append_rows(format::FloatArray& a, const torch::Tensor& rows) {
@@ -78,9 +81,11 @@ std::int64_t stored_nodes(const SamplerConfig& c) {
   return c.roots * per_root;
 }
 
-std::uint64_t root_key(std::uint64_t seed, std::int64_t prompt_id, std::int64_t root) {
+std::uint64_t root_key(std::uint64_t seed, std::int64_t iteration, std::int64_t prompt_id, std::int64_t root) {
+  if (iteration < 0) throw std::invalid_argument("the iteration must be >= 0");
   return rng::derive_key(seed, rng::Domain::initial_noise,
-                         {static_cast<std::uint64_t>(prompt_id), static_cast<std::uint64_t>(root)});
+                         {static_cast<std::uint64_t>(iteration), static_cast<std::uint64_t>(prompt_id),
+                          static_cast<std::uint64_t>(root)});
 }
 
 torch::Tensor keyed_normal(std::uint64_t key, const std::vector<std::int64_t>& shape) {
@@ -118,7 +123,7 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
     return model::guided_velocity(policy, x, c.sigmas[static_cast<std::size_t>(i)], rows, c.guidance, c.max_batch);
   };
 
-  // One initial noise per (prompt, root), keyed by the prompt's id. The node at the window start
+  // One initial noise per (prompt, root), keyed by the iteration and the prompt's id. The node at the window start
   // is the tree's root; with store_trunk the trunk's earlier states precede it as a chain.
   std::vector<WaveNode> nodes;
   std::vector<std::int64_t> current;  // wave node index of each row
@@ -127,7 +132,7 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
   std::vector<std::uint64_t> keys;
   for (std::int64_t p = 0; p < P; ++p)
     for (std::int64_t r = 0; r < c.roots; ++r) {
-      keys.push_back(root_key(c.seed, prompt_ids[static_cast<std::size_t>(p)], r));
+      keys.push_back(root_key(c.seed, c.iteration, prompt_ids[static_cast<std::size_t>(p)], r));
       x0.push_back(keyed_normal(keys.back(), shape));
       row_prompt.push_back(p);
       cond_row.push_back(p);
