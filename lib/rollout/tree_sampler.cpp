@@ -38,7 +38,8 @@ struct WaveNode {
   std::int64_t parent;  // index in the wave's node list, -1 for a root
   std::int32_t depth, step;
   format::NodeKind kind;
-  float log_prob, noise_std;
+  double log_prob;  // float64: a sum-reduced log-probability is too large for float32
+  float noise_std;
   std::uint64_t key;
 };
 }  // namespace
@@ -145,7 +146,7 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
     std::vector<std::int64_t> next;
     for (std::size_t j = 0; j < keys.size(); ++j) {
       nodes.push_back({row_prompt[j], current.empty() ? -1 : current[j], 0, static_cast<std::int32_t>(i),
-                       format::NodeKind::trunk, std::nanf(""), 0.0f, keys[j]});
+                       format::NodeKind::trunk, std::nan(""), 0.0f, keys[j]});
       next.push_back(static_cast<std::int64_t>(nodes.size()) - 1);
     }
     current = std::move(next);
@@ -181,7 +182,7 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
         const auto key = rng::child_key(nodes[static_cast<std::size_t>(parent)].key, static_cast<std::uint64_t>(ch));
         eps.push_back(keyed_normal(key, shape));
         nodes.push_back({prompt, parent, static_cast<std::int32_t>(k + 1), static_cast<std::int32_t>(i + 1),
-                         k + 1 == d ? format::NodeKind::leaf : format::NodeKind::branch, 0.0f, 0.0f, key});
+                         k + 1 == d ? format::NodeKind::leaf : format::NodeKind::branch, 0.0, 0.0f, key});
         next.push_back(static_cast<std::int64_t>(nodes.size()) - 1);
         next_prompt.push_back(prompt);
       }
@@ -189,10 +190,10 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
     const auto step = flow::sde_step(c.kernel, x.index_select(0, rows), v.index_select(0, rows), sigmas_at(i),
                                      c.noise_levels[static_cast<std::size_t>(k)], torch::stack(eps).to(device),
                                      c.reduction, c.storage);
-    const auto lp = step.log_prob.to(torch::kCPU, torch::kFloat).contiguous();
+    const auto lp = step.log_prob.to(torch::kCPU, torch::kDouble).contiguous();
     for (std::size_t j = 0; j < next.size(); ++j) {
       auto& node = nodes[static_cast<std::size_t>(next[j])];
-      node.log_prob = lp.data_ptr<float>()[j];
+      node.log_prob = lp.data_ptr<double>()[j];
       node.noise_std = static_cast<float>(step.std);
     }
     x = step.next;

@@ -303,13 +303,15 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
           const flow::StepSigmas s{sg[static_cast<std::size_t>(key.first)], sg[static_cast<std::size_t>(key.first) + 1], sg[1]};
           const auto tr = flow::transition(P.kernel, x.index_select(0, r), v.index_select(0, r), s, key.second);
           lp_parts.push_back(flow::log_prob(x_next.index_select(0, r), tr, P.reduction));
-          std::vector<float> old, adv;
+          std::vector<double> old;
+          std::vector<float> adv;
           for (auto j : rows) {
             const auto& e = edges[static_cast<std::size_t>(ids[static_cast<std::size_t>(j)])];
             old.push_back(e.old_log_prob);
             adv.push_back(e.advantage);
           }
-          old_parts.push_back(torch::tensor(old).to(device));
+          // float64 explicitly: torch::tensor of doubles takes the default dtype, float32.
+          old_parts.push_back(torch::tensor(old, torch::kDouble).to(device));
           adv_parts.push_back(torch::tensor(adv).to(device));
           if (c.kl_weight > 0) {
             const auto tr_ref = flow::transition(P.kernel, x.index_select(0, r), v_ref.index_select(0, r), s, key.second);
