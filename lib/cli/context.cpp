@@ -70,6 +70,7 @@ std::string Context::provenance_record(const std::vector<InputRecord>& inputs, c
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   r["time"] = buf;
   r["timings"] = epoch ? nlohmann::ordered_json::object() : nlohmann::ordered_json::parse(timings_json, nullptr, false);
+  if (!health.empty()) r["health"] = health;
   return r.dump();
 }
 

@@ -43,6 +43,8 @@ struct Context {
   bool seed_given = false;
   std::string device = "cpu";           ///< resolved device
   Shard shard;
+  /// Health warnings of this run ("check: message"), recorded in its provenance as "health".
+  std::vector<std::string> health;
 
   /// JSON provenance record of this stage (tool, version, git, argv, options, seed, threads,
   /// device, libraries, inputs, time, wall-clock timings in seconds). With SOURCE_DATE_EPOCH

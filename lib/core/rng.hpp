@@ -8,7 +8,7 @@ namespace treerpo::rng {
 
 /// Fixed random domains; a stream's key is derived from (seed, domain, indices).
 enum class Domain : std::uint64_t {
-  initial_noise = 1,   ///< a prompt's initial latent x_{sigma_0}
+  initial_noise = 1,   ///< a prompt's initial latent x_{sigma_0}, keyed by (iteration, prompt id, root)
   branch_noise = 2,    ///< an SDE transition into a tree node
   synthetic = 3,       ///< synthetic test trajectories (treerpo-synth)
   minibatch = 4,       ///< training minibatch order

@@ -80,7 +80,9 @@ Transition transition(Kernel kernel, const torch::Tensor& x_in, const torch::Ten
 
 torch::Tensor log_prob(const torch::Tensor& x_next, const Transition& t, Reduction reduction) {
   if (!(t.std > 0)) throw std::invalid_argument("log_prob: the transition is deterministic (std = 0)");
-  const torch::Tensor d = x_next.to(t.mean.scalar_type()) - t.mean;
+  // float64 from here on: a sum over 16x64x64 elements is ~1e5 in size, where float32 keeps
+  // only ~1e-2 of it, and exp(l_theta - l_old) must come out 1 to ~1e-10 on replay.
+  const torch::Tensor d = x_next.to(torch::kDouble) - t.mean.to(torch::kDouble);
   const torch::Tensor elem = -(d * d) / (2.0 * t.std * t.std) - std::log(t.std) - 0.5 * std::log(2.0 * M_PI);
   const torch::Tensor flat = elem.reshape({elem.size(0), -1});
   return reduction == Reduction::mean ? flat.mean(1) : flat.sum(1);

@@ -45,7 +45,8 @@ Transition transition(Kernel kernel, const torch::Tensor& x, const torch::Tensor
 
 /// Per-sample Gaussian log-density of x' under N(mean, std^2 I): per element
 /// -(x' - mean)^2 / (2 std^2) - log(std) - log(sqrt(2 pi)), reduced over all non-batch elements.
-/// Returns [B] in mean's dtype; differentiable through mean.
+/// Computed and returned in float64 ([B]), whatever mean's dtype: the `sum` reduction of a large
+/// latent is too big for float32 to keep ratios exact. Differentiable through mean.
 torch::Tensor log_prob(const torch::Tensor& x_next, const Transition& t, Reduction reduction);
 
 /// Rounding hook: the value a state takes when stored in `storage` (e.g. float16), returned in
@@ -57,7 +58,7 @@ struct StepResult {
   torch::Tensor next;      ///< x' (already rounded to the storage dtype, if any)
   torch::Tensor mean;      ///< the transition's mean
   double std = 0.0;        ///< the transition's std
-  torch::Tensor log_prob;  ///< [B] log-probability of `next`
+  torch::Tensor log_prob;  ///< [B] float64 log-probability of `next`
 };
 
 /// One stochastic step with given standard-normal noise `eps` (same shape as x): x' = mean + std eps,

@@ -10,7 +10,8 @@ namespace treerpo::format {
 
 inline constexpr const char* kFormatName = "trajectory";
 inline constexpr std::int64_t kFormatMajor = 1;  ///< readers refuse a higher major
-inline constexpr std::int64_t kFormatMinor = 1;  ///< and accept any minor (1.1 added /leaves/path)
+inline constexpr std::int64_t kFormatMinor = 2;  ///< and accept any minor (1.1 added /leaves/path,
+                                                 ///< 1.2 writes /nodes/log_prob as float64)
 
 /// Kind of a tree node (HDF5 enum "trunk"/"branch"/"leaf" in /nodes/kind).
 enum class NodeKind : std::uint8_t { trunk = 0, branch = 1, leaf = 2 };
@@ -73,7 +74,8 @@ struct Nodes {
   std::vector<std::int32_t> step;     ///< schedule index i: the node's state is at sigma_i
   std::vector<NodeKind> kind;
   FloatArray latent;                  ///< [N, C, H, W]
-  std::vector<float> log_prob;        ///< log-probability of parent -> node under the sampler; NaN if none
+  std::vector<double> log_prob;       ///< log-probability of parent -> node under the sampler; NaN if none
+                                      ///< (float64 since 1.2; float32 files are widened on read)
   std::vector<float> noise_std;       ///< std of that Gaussian transition (of x' given x); 0 if deterministic
   std::vector<std::uint64_t> noise_key;  ///< key of the node's noise draw (rng::derive_key)
   std::optional<FloatArray> velocity; ///< [N, C, H, W] model velocity at the node (optional)

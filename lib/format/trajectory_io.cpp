@@ -212,7 +212,10 @@ Trajectory read_trajectory(hid_t file, const std::string& name) {
     n.kind.push_back(static_cast<NodeKind>(k));
   }
   n.latent = read_floats(file, name, "/nodes/latent", {latent_dtype}, item_shape(N));
-  n.log_prob = read_vector<float>(file, name, "/nodes/log_prob", Type::f32, "float32", N);
+  // float64 since format 1.2; float32 (1.0, 1.1) is widened.
+  require(file, name, "/nodes/log_prob", {{"float64", "float32"}, {N}});
+  n.log_prob.resize(static_cast<std::size_t>(N));
+  h5::read_numeric(file, "/nodes/log_prob", Type::f64, n.log_prob.data(), name + ": /nodes/log_prob");
   n.noise_std = read_vector<float>(file, name, "/nodes/noise_std", Type::f32, "float32", N);
   n.noise_key = read_vector<std::uint64_t>(file, name, "/nodes/noise_key", Type::u64, "uint64", N);
   if (h5::exists(file, "/nodes/velocity"))
@@ -345,7 +348,7 @@ TrajectoryWriter::TrajectoryWriter(hid_t file, const Trajectory& header, const T
     h5::create_extendible(g.get(), "step", Type::i32, {}, s, n);
     h5::create_extendible_enum_u8(g.get(), "kind", node_kind_labels(), s, n);
     h5::create_extendible(g.get(), "latent", latent, latent_shape_, s, n);
-    h5::create_extendible(g.get(), "log_prob", Type::f32, {}, s, n);
+    h5::create_extendible(g.get(), "log_prob", Type::f64, {}, s, n);
     h5::create_extendible(g.get(), "noise_std", Type::f32, {}, s, n);
     h5::create_extendible(g.get(), "noise_key", Type::u64, {}, s, n);
     if (layout.velocity) h5::create_extendible(g.get(), "velocity", latent, latent_shape_, s, n);
@@ -415,7 +418,7 @@ void TrajectoryWriter::append(const Nodes& nodes, const Leaves& leaves, const st
   h5::append_rows(file_, "/nodes/step", Type::i32, N, nodes.step.data());
   h5::append_rows(file_, "/nodes/kind", Type::u8, N, kinds.data());
   append_floats("/nodes/latent", nodes.latent, N);
-  h5::append_rows(file_, "/nodes/log_prob", Type::f32, N, nodes.log_prob.data());
+  h5::append_rows(file_, "/nodes/log_prob", Type::f64, N, nodes.log_prob.data());
   h5::append_rows(file_, "/nodes/noise_std", Type::f32, N, nodes.noise_std.data());
   h5::append_rows(file_, "/nodes/noise_key", Type::u64, N, nodes.noise_key.data());
   if (nodes.velocity) append_floats("/nodes/velocity", *nodes.velocity, N);

@@ -12,11 +12,14 @@
 
 namespace treerpo::rollout {
 namespace {
+// Window starts l that fit: l + depth <= steps - 1, so that the last step (to sigma = 0) is
+// always an ODE step (ALGORITHM.md section 3; MixGRPO never makes the last steps stochastic).
 std::int64_t window_positions(std::int64_t start, std::int64_t stride, std::int64_t steps, std::int64_t depth) {
-  if (start < 0 || start + depth > steps)
+  if (start < 0 || start + depth > steps - 1)
     throw std::invalid_argument("the window [" + std::to_string(start) + ", " + std::to_string(start + depth) +
-                                ") does not fit in " + std::to_string(steps) + " steps");
-  return (steps - depth - start) / stride + 1;  // starts start, start + stride, ... that fit
+                                ") does not end before the last of " + std::to_string(steps) +
+                                " steps (l + d <= T - 1: the step to sigma = 0 is never stochastic)");
+  return (steps - 1 - depth - start) / stride + 1;  // starts start, start + stride, ... that fit
 }
 
 void append_rows(format::FloatArray& a, const torch::Tensor& rows) {
@@ -35,7 +38,8 @@ struct WaveNode {
   std::int64_t parent;  // index in the wave's node list, -1 for a root
   std::int32_t depth, step;
   format::NodeKind kind;
-  float log_prob, noise_std;
+  double log_prob;  // float64: a sum-reduced log-probability is too large for float32
+  float noise_std;
   std::uint64_t key;
 };
 }  // namespace
@@ -78,9 +82,11 @@ std::int64_t stored_nodes(const SamplerConfig& c) {
   return c.roots * per_root;
 }
 
-std::uint64_t root_key(std::uint64_t seed, std::int64_t prompt_id, std::int64_t root) {
+std::uint64_t root_key(std::uint64_t seed, std::int64_t iteration, std::int64_t prompt_id, std::int64_t root) {
+  if (iteration < 0) throw std::invalid_argument("the iteration must be >= 0");
   return rng::derive_key(seed, rng::Domain::initial_noise,
-                         {static_cast<std::uint64_t>(prompt_id), static_cast<std::uint64_t>(root)});
+                         {static_cast<std::uint64_t>(iteration), static_cast<std::uint64_t>(prompt_id),
+                          static_cast<std::uint64_t>(root)});
 }
 
 torch::Tensor keyed_normal(std::uint64_t key, const std::vector<std::int64_t>& shape) {
@@ -118,7 +124,7 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
     return model::guided_velocity(policy, x, c.sigmas[static_cast<std::size_t>(i)], rows, c.guidance, c.max_batch);
   };
 
-  // One initial noise per (prompt, root), keyed by the prompt's id. The node at the window start
+  // One initial noise per (prompt, root), keyed by the iteration and the prompt's id. The node at the window start
   // is the tree's root; with store_trunk the trunk's earlier states precede it as a chain.
   std::vector<WaveNode> nodes;
   std::vector<std::int64_t> current;  // wave node index of each row
@@ -127,7 +133,7 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
   std::vector<std::uint64_t> keys;
   for (std::int64_t p = 0; p < P; ++p)
     for (std::int64_t r = 0; r < c.roots; ++r) {
-      keys.push_back(root_key(c.seed, prompt_ids[static_cast<std::size_t>(p)], r));
+      keys.push_back(root_key(c.seed, c.iteration, prompt_ids[static_cast<std::size_t>(p)], r));
       x0.push_back(keyed_normal(keys.back(), shape));
       row_prompt.push_back(p);
       cond_row.push_back(p);
@@ -140,7 +146,7 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
     std::vector<std::int64_t> next;
     for (std::size_t j = 0; j < keys.size(); ++j) {
       nodes.push_back({row_prompt[j], current.empty() ? -1 : current[j], 0, static_cast<std::int32_t>(i),
-                       format::NodeKind::trunk, std::nanf(""), 0.0f, keys[j]});
+                       format::NodeKind::trunk, std::nan(""), 0.0f, keys[j]});
       next.push_back(static_cast<std::int64_t>(nodes.size()) - 1);
     }
     current = std::move(next);
@@ -176,7 +182,7 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
         const auto key = rng::child_key(nodes[static_cast<std::size_t>(parent)].key, static_cast<std::uint64_t>(ch));
         eps.push_back(keyed_normal(key, shape));
         nodes.push_back({prompt, parent, static_cast<std::int32_t>(k + 1), static_cast<std::int32_t>(i + 1),
-                         k + 1 == d ? format::NodeKind::leaf : format::NodeKind::branch, 0.0f, 0.0f, key});
+                         k + 1 == d ? format::NodeKind::leaf : format::NodeKind::branch, 0.0, 0.0f, key});
         next.push_back(static_cast<std::int64_t>(nodes.size()) - 1);
         next_prompt.push_back(prompt);
       }
@@ -184,10 +190,10 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
     const auto step = flow::sde_step(c.kernel, x.index_select(0, rows), v.index_select(0, rows), sigmas_at(i),
                                      c.noise_levels[static_cast<std::size_t>(k)], torch::stack(eps).to(device),
                                      c.reduction, c.storage);
-    const auto lp = step.log_prob.to(torch::kCPU, torch::kFloat).contiguous();
+    const auto lp = step.log_prob.to(torch::kCPU, torch::kDouble).contiguous();
     for (std::size_t j = 0; j < next.size(); ++j) {
       auto& node = nodes[static_cast<std::size_t>(next[j])];
-      node.log_prob = lp.data_ptr<float>()[j];
+      node.log_prob = lp.data_ptr<double>()[j];
       node.noise_std = static_cast<float>(step.std);
     }
     x = step.next;

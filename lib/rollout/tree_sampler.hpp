@@ -28,9 +28,9 @@ struct WindowSchedule {
 };
 
 /// The window start l_j for iteration j: progressive l_0 + stride floor(j / tau) (rolled back to
-/// l_0 cyclically, or clamped, so that l + depth <= steps), fixed l_0, or random (a position drawn
-/// by (seed, j) among those progressive can reach). \throws std::invalid_argument when no
-/// position fits
+/// l_0 cyclically, or clamped, so that l + depth <= steps - 1: the last step, to sigma = 0, is
+/// always ODE), fixed l_0, or random (a position drawn by (seed, j) among those progressive can
+/// reach). \throws std::invalid_argument when no position fits (l_0 + depth > steps - 1)
 std::int64_t window_start(const WindowSchedule& w, std::int64_t iteration, std::int64_t steps, std::int64_t depth,
                           std::uint64_t seed);
 
@@ -54,6 +54,7 @@ struct SamplerConfig {
   bool store_suffix = false;                ///< keep each leaf's ODE-suffix states (steps l+d+1..T-1): /leaves/path
   bool images = true;                       ///< decode leaves into uint8 images (pixel-space models)
   std::uint64_t seed = 0;
+  std::int64_t iteration = 0;               ///< training iteration j: keys every draw with the seed
 };
 
 /// Model evaluations per prompt that sample_tree spends (ALGORITHM.md section 3): for each root,
@@ -67,7 +68,7 @@ std::int64_t stored_nodes(const SamplerConfig& c);
 /// Samples prompts [0, P) of `cond` (their ids in `prompt_ids`) and appends their nodes, leaves
 /// and NFE counts to `out` (prompt index = `first_prompt` + p). All states at the same schedule
 /// step, across prompts and nodes, go through the model together in chunks of max_batch rows.
-/// Every noise draw is keyed by (seed, prompt id, root, node path): the result does not depend
+/// Every noise draw is keyed by (seed, iteration, prompt id, root, node path): the result does not depend
 /// on P, on max_batch or on threads beyond floating-point reassociation in the model.
 /// `on_step(evaluations_done)` is called after each schedule step and returns false to stop
 /// (the call then returns false and `out` must be discarded). \throws std::invalid_argument
@@ -75,8 +76,10 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
                  std::int64_t first_prompt, const SamplerConfig& config, format::Trajectory& out,
                  const std::function<bool(std::int64_t)>& on_step = nullptr);
 
-/// Root key of trajectory `root` of a prompt (its initial noise and the start of its node path).
-std::uint64_t root_key(std::uint64_t seed, std::int64_t prompt_id, std::int64_t root);
+/// Root key of trajectory `root` of a prompt at training iteration `iteration` (its initial
+/// noise and the start of its node path): a prompt sampled again at another iteration gets new
+/// noise (ALGORITHM.md section 3).
+std::uint64_t root_key(std::uint64_t seed, std::int64_t iteration, std::int64_t prompt_id, std::int64_t root);
 
 /// Standard normal noise of a node, from its key. Returns float32 of `shape`.
 torch::Tensor keyed_normal(std::uint64_t key, const std::vector<std::int64_t>& shape);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "advantage/edge_advantages.hpp"
+#include "advantage/health.hpp"
 #include "core/atomic_output.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -29,6 +30,7 @@ struct AdvantageOptions {
   std::vector<std::string> rewards;  // subset to use (default: all)
   std::vector<std::string> weights;  // NAME=W overrides
   std::string stat_tracking;
+  bool strict_health = false;
   int zstd_level = 3;
 };
 
@@ -84,6 +86,8 @@ cli::ToolSpec advantage_spec() {
                    "state file (created if missing, updated atomically); leaf rule");
     app.add_option("--zstd-level", o->zstd_level, "Zstandard level of the datasets; 0 = uncompressed")
         ->check(CLI::Range(0, 22))->capture_default_str();
+    app.add_flag("--strict-health", o->strict_health, "Refuse (exit 65) instead of warning when a health check "
+                 "fails: most groups without reward spread, advantages all near zero, a collapsed or saturated reward");
     return [o, &output](cli::Context& ctx) -> int {
       const auto start = std::chrono::steady_clock::now();
       cli::check_stdout_free(ctx, output);
@@ -151,6 +155,23 @@ cli::ToolSpec advantage_spec() {
                                             {"stat_tracking", !o->stat_tracking.empty()}}
                          .dump();
       for (double e : res.edge) adv.edge.push_back(static_cast<float>(e));
+
+      // Health: a signal that looks fine but trains on nothing is said, and recorded.
+      std::vector<advantage::HealthReward> checked;
+      for (const auto& r : rewards) checked.push_back({r.name, r.values});
+      advantage::HealthThresholds th;
+      th.min_std = s.min_std;
+      const auto health = advantage::data_health(t.leaves.prompt, t.prompts.text.size(), checked, adv.edge, th);
+      nlohmann::ordered_json health_json = nlohmann::ordered_json::array();
+      std::string health_text;
+      for (const auto& h : health) {
+        ctx.health.push_back(h.check + ": " + h.message);
+        health_json.push_back({{"check", h.check}, {"message", h.message}});
+        health_text += (health_text.empty() ? "" : "; ") + h.message;
+      }
+      if (o->strict_health && !health.empty())
+        throw DataError(in.file.name + ": health check failed (--strict-health): " + health_text);
+      for (const auto& h : health) log::warning(in.file.name + ": " + h.message);
       if (t.advantages) log::info(in.file.name + ": replacing its /advantages (" + t.advantages->method + ")");
       t.advantages = adv;
 
@@ -182,7 +203,8 @@ cli::ToolSpec advantage_spec() {
         std::printf("%s\n", nlohmann::ordered_json{{"tool", ctx.tool},        {"output", output},
                                                    {"method", adv.method},    {"aggregate", o->aggregate},
                                                    {"per_depth", depth},      {"degenerate_groups", res.degenerate},
-                                                   {"clipped_fraction", res.clipped_fraction}, {"bytes", bytes},
+                                                   {"clipped_fraction", res.clipped_fraction}, {"health", health_json},
+                                                   {"bytes", bytes},
                                                    {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}}
                                 .dump()
                                 .c_str());

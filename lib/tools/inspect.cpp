@@ -19,10 +19,11 @@ namespace treerpo::tools {
 namespace {
 using nlohmann::ordered_json;
 
-ordered_json stats(const std::vector<float>& v) {
+template <typename T>
+ordered_json stats(const std::vector<T>& v) {
   double n = 0, sum = 0, sq = 0, lo = INFINITY, hi = -INFINITY;
   std::size_t nan = 0;
-  for (float f : v) {
+  for (double f : v) {
     if (std::isnan(f)) { ++nan; continue; }
     n += 1; sum += f; sq += double(f) * f; lo = std::min(lo, double(f)); hi = std::max(hi, double(f));
   }

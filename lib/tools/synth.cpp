@@ -142,7 +142,7 @@ format::Trajectory synthesize(const SynthOptions& o, const format::Prompts& sour
     n.depth.push_back(0);
     n.step.push_back(static_cast<std::int32_t>(o.window_start));
     n.kind.push_back(NodeKind::trunk);
-    n.log_prob.push_back(std::nanf(""));
+    n.log_prob.push_back(std::nan(""));
     n.noise_std.push_back(0.0f);
     const std::uint64_t root_key = rng::derive_key(seed, rng::Domain::initial_noise, {static_cast<std::uint64_t>(id)});
     n.noise_key.push_back(root_key);
@@ -173,8 +173,7 @@ format::Trajectory synthesize(const SynthOptions& o, const format::Prompts& sour
           n.step.push_back(static_cast<std::int32_t>(i + 1));
           n.kind.push_back(k + 1 == o.depth ? NodeKind::leaf : NodeKind::branch);
           // Mean-reduced Gaussian log-density of the draw (ALGORITHM.md section 2).
-          n.log_prob.push_back(static_cast<float>(-0.5 * sum_sq / static_cast<double>(per) - std::log(step_std) -
-                                                  log_sqrt_2pi));
+          n.log_prob.push_back(-0.5 * sum_sq / static_cast<double>(per) - std::log(step_std) - log_sqrt_2pi);
           n.noise_std.push_back(static_cast<float>(step_std));
           n.noise_key.push_back(key);
           next.push_back(node);

@@ -85,12 +85,14 @@ rollout::SamplerConfig resolve(const RolloutOptions& o, std::uint64_t seed, doub
   if (independent) {
     c.window_start = 0;
   } else {
-    if (d > o.steps)
-      throw UsageError("--depth " + std::to_string(d) + ": the window is longer than the " + std::to_string(o.steps) +
-                       " steps of the schedule");
-    if (o.window.start < 0 || o.window.start + d > o.steps)
+    // The window ends before the last step (l + d <= T - 1): the step to sigma = 0 is always ODE.
+    if (d > o.steps - 1)
+      throw UsageError("--depth " + std::to_string(d) + ": the window must end before the last of the " +
+                       std::to_string(o.steps) + " steps of the schedule (depth <= steps - 1)");
+    if (o.window.start < 0 || o.window.start + d > o.steps - 1)
       throw UsageError("--window-start " + std::to_string(o.window.start) + ": the window of depth " +
-                       std::to_string(d) + " would pass the last of the " + std::to_string(o.steps) + " steps");
+                       std::to_string(d) + " would reach the last of the " + std::to_string(o.steps) +
+                       " steps (l + d <= steps - 1: the step to sigma = 0 is always ODE)");
     try {
       c.window_start = rollout::window_start(o.window, o.iteration, o.steps, d, seed);
     } catch (const std::invalid_argument& e) {
@@ -125,6 +127,8 @@ rollout::SamplerConfig resolve(const RolloutOptions& o, std::uint64_t seed, doub
   c.store_trunk = o.trunk;
   c.store_suffix = o.suffix;
   c.seed = seed;
+  if (o.iteration < 0) throw UsageError("--iteration: must be >= 0");
+  c.iteration = o.iteration;
   return c;
 }
 }  // namespace

@@ -13,7 +13,10 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <tuple>
 
+#include "advantage/health.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -47,6 +50,7 @@ struct UpdateOptions {
   std::string reference;
   double replay_tolerance = 1e-4;
   std::string on_mismatch = "error";
+  bool strict_health = false;
   int dist_timeout = 300;
 };
 
@@ -57,7 +61,8 @@ const std::vector<std::string> kRlOnly{"--minibatch", "--epochs", "--clip-low", 
                                        "--lambda-schedule", "--lambda-iterations", "--sft-target", "--sft-data",
                                        "--sft-batch", "--layer-weights", "--no-advantage-weighting", "--iteration",
                                        "--kl-weight", "--reference", "--replay-tolerance", "--on-mismatch",
-                                       "--max-batch", "--dist-timeout"};
+                                       "--max-batch", "--dist-timeout", "--train-uncond", "--sft-velocity",
+                                       "--strict-health"};
 
 // The inputs, opened once: data set files or trajectory files, never a mix.
 struct Inputs {
@@ -149,6 +154,61 @@ std::string digest_list(const std::vector<cli::InputRecord>& records) {
   return all;
 }
 
+// The health warnings of one update: printed once each (by the writing rank), recorded in the
+// metrics summary and the checkpoint's provenance, and refused with --strict-health.
+class Health {
+ public:
+  Health(cli::Context& ctx, bool strict, bool writer) : ctx_(ctx), strict_(strict), writer_(writer) {}
+  // `where` names the file (or the minibatch) the finding is about.
+  void report(const std::string& check, const std::string& where, const std::string& message) {
+    for (const auto& [c, w, m] : seen_)
+      if (c == check && w == where) return;  // once per check and place
+    seen_.emplace_back(check, where, message);
+    ctx_.health.push_back(check + ": " + where + ": " + message);
+    if (strict_) throw DataError(where + ": health check failed (--strict-health): " + message);
+    if (writer_) log::warning(where + ": " + message);
+  }
+  nlohmann::ordered_json json() const {
+    auto out = nlohmann::ordered_json::array();
+    for (const auto& [c, w, m] : seen_) out.push_back({{"check", c}, {"where", w}, {"message", m}});
+    return out;
+  }
+
+ private:
+  cli::Context& ctx_;
+  bool strict_, writer_;
+  std::vector<std::tuple<std::string, std::string, std::string>> seen_;
+};
+
+// Refuses non-finite rewards (they would poison the best leaf and the statistics), naming the
+// file and the dataset, and checks each input's data: reward spread, advantages, collapse.
+void check_inputs(const std::vector<LoadedTrajectory>& inputs, Health& health) {
+  for (const auto& in : inputs) {
+    const auto& t = in.trajectory;
+    for (const auto& r : t.rewards)
+      for (std::size_t g = 0; g < r.values.size(); ++g)
+        if (!std::isfinite(r.values[g]))
+          throw DataError(in.file.name + ": /rewards/" + r.name + ": leaf " + std::to_string(g) + " is " +
+                          std::to_string(r.values[g]) + " (a finite reward expected)");
+    // The rewards and min std that `advantage` used, as its settings record them.
+    advantage::HealthThresholds th;
+    std::set<std::string> used;
+    if (t.advantages) {
+      const auto j = nlohmann::json::parse(t.advantages->settings, nullptr, false);
+      if (j.is_object() && j.contains("min_std") && j["min_std"].is_number()) th.min_std = j["min_std"].get<double>();
+      if (j.is_object() && j.contains("weights") && j["weights"].is_object())
+        for (const auto& [name, w] : j["weights"].items()) used.insert(name);
+    }
+    std::vector<advantage::HealthReward> rewards;
+    for (const auto& r : t.rewards)
+      if (used.empty() || used.count(r.name)) rewards.push_back({r.name, std::vector<double>(r.values.begin(), r.values.end())});
+    const std::vector<float> none;
+    for (const auto& h : advantage::data_health(t.leaves.prompt, t.prompts.text.size(), rewards,
+                                                t.advantages ? t.advantages->edge : none, th))
+      health.report(h.check, in.file.name, h.message);
+  }
+}
+
 // The RL update of trajectory files.
 int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Inputs& in) {
   const auto launch = training::launch_from_environment();
@@ -160,7 +220,7 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
   if (o.objective.empty()) o.objective = first.rollout.mode == "tree" ? "layertuning" : "grpo";
   c.objective = o.objective;
   for (const auto* opt : {"--lambda", "--lambda-schedule", "--lambda-iterations", "--sft-target", "--sft-data",
-                          "--sft-batch", "--layer-weights", "--no-advantage-weighting"})
+                          "--sft-batch", "--layer-weights", "--no-advantage-weighting", "--sft-velocity"})
     if (c.objective == "grpo" && cli::on_command_line(ctx, opt))
       throw UsageError(std::string(opt) + " applies to --objective layertuning (the objective is grpo)");
   if (!o.sft_data.empty() && c.sft_target != "dataset")
@@ -172,6 +232,8 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
   if (c.sft_target == "dataset" &&
       (cli::on_command_line(ctx, "--layer-weights") || cli::on_command_line(ctx, "--no-advantage-weighting")))
     throw UsageError("--layer-weights and --no-advantage-weighting apply to the best-leaf and velocity targets");
+  if (c.sft_target != "best-leaf" && cli::on_command_line(ctx, "--sft-velocity"))
+    throw UsageError("--sft-velocity applies to --sft-target best-leaf (the target is " + c.sft_target + ")");
   if (c.kl_weight > 0 && o.reference.empty()) throw UsageError("--kl-weight needs --reference CHECKPOINT");
   if (c.kl_weight == 0 && !o.reference.empty()) throw UsageError("--reference is used only with --kl-weight > 0");
 
@@ -241,6 +303,11 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
     if (writer) log::warning(message);
   }
 
+  // Health of the inputs' signal, before any training: warnings (or, strict, a refusal).
+  Health health(ctx, o.strict_health, writer);
+  const std::string inputs_name = in.records.front().path + (in.records.size() > 1 ? " (and the other inputs)" : "");
+  check_inputs(in.trajectories, health);
+
   std::unique_ptr<model::Policy> reference;
   if (c.kl_weight > 0) {
     PolicyCliOptions ro = o.policy;
@@ -284,6 +351,20 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
       },
       [&](const training::MinibatchMetrics& m) {
         seen.push_back(m);
+        // Health: the ratio past its clip range on most edges of a fresh update's first minibatch,
+        // and a gradient that is zero or not finite at an optimizer step.
+        if (m.minibatch == 1 && start_minibatch == 0 && m.outside_fraction > 0.5)
+          health.report("ratio-past-clip", inputs_name,
+                        "the ratio is past its clip range on " + std::to_string(m.outside_fraction * 100.0).substr(0, 5) +
+                            "% of the edges at the first minibatch (mean |rho - 1| " + std::to_string(m.ratio_dev) +
+                            "): the trajectories are stale or the clip range is too narrow for the log-probability "
+                            "reduction");
+        if (m.grad_norm != -1 && !std::isfinite(m.grad_norm))
+          health.report("nonfinite-grad-norm", inputs_name,
+                        "the gradient norm is not finite at optimizer step " + std::to_string(m.step));
+        else if (m.grad_norm == 0)
+          health.report("zero-grad-norm", inputs_name,
+                        "the gradient norm is zero at optimizer step " + std::to_string(m.step) + ": nothing trains");
         nlohmann::ordered_json j{{"minibatch", m.minibatch},   {"epoch", m.epoch},
                                  {"step", m.step},             {"edges", m.edges},
                                  {"loss", m.loss},             {"loss_grpo", m.loss_grpo},
@@ -292,7 +373,20 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
                                  {"max_ratio_dev", m.max_ratio_dev}, {"clip_fraction", m.clip_fraction},
                                  {"approx_kl", m.approx_kl},   {"sft_items", m.sft_items},
                                  {"seconds", m.seconds}};
-        if (m.grad_norm >= 0) j["grad_norm"] = m.grad_norm;
+        j["outside_fraction"] = m.outside_fraction;
+        if (m.grad_norm != -1) {
+          j["grad_norm"] = m.grad_norm;
+          // Per loss term: the norm of its own gradient and its share <g_term, g> / |g|^2.
+          const std::pair<const char*, std::pair<double, double>> terms[] = {
+              {"grpo", {m.grad_norm_grpo, m.grad_share_grpo}},
+              {"sft", {m.grad_norm_sft, m.grad_share_sft}},
+              {"kl", {m.grad_norm_kl, m.grad_share_kl}}};
+          for (const auto& [name, v] : terms)
+            if (v.first >= 0 || std::isnan(v.first)) {
+              j[std::string("grad_norm_") + name] = v.first;
+              j[std::string("grad_share_") + name] = v.second;
+            }
+        }
         metrics.write(j);
         progress.update(static_cast<std::uint64_t>(m.minibatch));
         return signals::pending() == 0;
@@ -310,6 +404,22 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
   }
   const double ne = std::max(edges, 1.0);
   const double edges_per_s = edges / std::max(seconds, 1e-9);
+  // Per loss term, means over the optimizer steps: which term drives the update.
+  nlohmann::ordered_json term_grads = nlohmann::ordered_json::object();
+  for (const char* name : {"grpo", "sft", "kl"}) {
+    double norm = 0, share = 0, steps = 0;
+    for (const auto& m : seen) {
+      if (m.grad_norm == -1) continue;
+      const std::string n = name;
+      const double v = n == "grpo" ? m.grad_norm_grpo : n == "sft" ? m.grad_norm_sft : m.grad_norm_kl;
+      const double s = n == "grpo" ? m.grad_share_grpo : n == "sft" ? m.grad_share_sft : m.grad_share_kl;
+      if (v == -1) continue;
+      norm += v;
+      share += s;
+      steps += 1;
+    }
+    if (steps > 0) term_grads[name] = {{"grad_norm", norm / steps}, {"grad_share", share / steps}};
+  }
   nlohmann::ordered_json summary{{"update", true},
                                  {"objective", c.objective},
                                  {"iteration", c.iteration},
@@ -327,6 +437,8 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
                                  {"clip_fraction", clip / ne},
                                  {"approx_kl", akl / ne},
                                  {"grad_norm", seen.empty() ? 0.0 : seen.back().grad_norm},
+                                 {"terms", term_grads},
+                                 {"health", health.json()},
                                  {"edges_per_s", edges_per_s},
                                  {"seconds", seconds},
                                  {"ranks", launch.world},
@@ -483,6 +595,13 @@ cli::ToolSpec update_spec() {
     app.add_option("--reference", o->reference, "RL: frozen reference checkpoint of the KL term");
     app.add_option("--replay-tolerance", o->replay_tolerance, "RL: largest |rho - 1| allowed at the first minibatch")
         ->capture_default_str();
+    app.add_flag("--train-uncond", r.train_uncond, "RL with guidance: also train through the unconditional branch "
+                 "v_u of v_u + g (v_c - v_u) (default: detached, as Flow-GRPO)");
+    app.add_option("--sft-velocity", r.sft_velocity, "LayerTuning, best-leaf target: regress the conditional "
+                   "velocity (default) or the guided one the best leaf was sampled with")
+        ->check(CLI::IsMember({"conditional", "guided"}))->capture_default_str();
+    app.add_flag("--strict-health", o->strict_health, "RL: refuse (exit 65) instead of warning when a health check "
+                 "fails (see update(1), HEALTH CHECKS)");
     app.add_option("--on-mismatch", o->on_mismatch, "RL: error or warn when the inputs' model digest or the replay "
                    "check disagree with the policy")->check(CLI::IsMember({"error", "warn"}))->capture_default_str();
     app.add_option("--max-batch", r.max_rows, "RL: model rows per forward pass (a guided edge takes two)")

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -58,6 +59,94 @@ struct SftItem {
   double weight = 1;
 };
 
+// The loss terms whose gradients are reported apart.
+enum Term : std::size_t { kGrpo = 0, kSft = 1, kKl = 2 };
+constexpr std::size_t kTerms = 3;
+
+// The gradient of each loss term apart, accumulated over the minibatches of an optimizer step
+// and summed over ranks, so that their norms and shares can be reported; their sum is the
+// gradient the optimizer steps with. Each enabled term holds one copy of the trainable
+// parameters' gradients; with a single term that buffer becomes .grad itself (no extra copy).
+class TermGradients {
+ public:
+  struct Norms {
+    std::array<double, kTerms> norm{-1, -1, -1};
+    std::array<double, kTerms> share{NAN, NAN, NAN};
+  };
+
+  TermGradients(std::vector<torch::Tensor> params, std::array<bool, kTerms> enabled)
+      : params_(std::move(params)), enabled_(enabled) {}
+
+  // Back-propagates each term (times `scale`) on its own and adds its gradient to its buffer.
+  void accumulate(const std::array<torch::Tensor, kTerms>& term, double scale) {
+    std::vector<std::size_t> live;
+    for (std::size_t k = 0; k < kTerms; ++k)
+      if (term[k].defined() && term[k].requires_grad()) live.push_back(k);
+    for (std::size_t i = 0; i < live.size(); ++i) {
+      const auto k = live[i];
+      // GRPO and KL share the forward pass: keep the graph until the last term is done.
+      const auto g = torch::autograd::grad({term[k] * scale}, params_, {}, /*retain_graph=*/i + 1 < live.size(),
+                                           /*create_graph=*/false, /*allow_unused=*/true);
+      auto& b = buffer(k);
+      for (std::size_t j = 0; j < params_.size(); ++j)
+        if (g[j].defined()) b[j].add_(g[j]);
+    }
+  }
+
+  // Sums the buffers over ranks, puts their total into .grad and measures the terms.
+  Norms finish(Communicator& comm) {
+    std::vector<torch::Tensor> all;  // every enabled term's buffers, in one collective
+    for (std::size_t k = 0; k < kTerms; ++k)
+      if (enabled_[k]) {
+        auto& b = buffer(k);
+        all.insert(all.end(), b.begin(), b.end());
+      }
+    comm.sum(all);
+    double total_sq = 0;
+    std::array<double, kTerms> sq{0, 0, 0}, dot{0, 0, 0};
+    for (std::size_t j = 0; j < params_.size(); ++j) {
+      torch::Tensor total;
+      for (std::size_t k = 0; k < kTerms; ++k)
+        if (enabled_[k]) total = total.defined() ? total + buffer(k)[j] : buffer(k)[j];
+      if (!total.defined()) total = torch::zeros_like(params_[j]);
+      params_[j].mutable_grad() = total;  // one term: its buffer itself, no copy
+      const auto t64 = total.to(torch::kDouble);
+      total_sq += t64.pow(2).sum().item<double>();
+      for (std::size_t k = 0; k < kTerms; ++k)
+        if (enabled_[k]) {
+          const auto b64 = buffer(k)[j].to(torch::kDouble);
+          sq[k] += b64.pow(2).sum().item<double>();
+          dot[k] += (b64 * t64).sum().item<double>();
+        }
+    }
+    Norms n;
+    for (std::size_t k = 0; k < kTerms; ++k)
+      if (enabled_[k]) {
+        n.norm[k] = std::sqrt(sq[k]);
+        n.share[k] = total_sq > 0 && std::isfinite(total_sq) ? dot[k] / total_sq : NAN;
+      }
+    return n;
+  }
+
+  // After the optimizer step: the next step's gradients start from zero.
+  void reset() {
+    for (auto& b : buffers_)
+      for (auto& t : b) t.zero_();
+  }
+
+ private:
+  std::vector<torch::Tensor>& buffer(std::size_t k) {
+    auto& b = buffers_[k];
+    if (b.empty())
+      for (auto& p : params_) b.push_back(torch::zeros_like(p));
+    return b;
+  }
+
+  std::vector<torch::Tensor> params_;
+  std::array<bool, kTerms> enabled_;
+  std::array<std::vector<torch::Tensor>, kTerms> buffers_;
+};
+
 // [begin, end) of the share of rank r among `world` of a range of n items starting at `first`.
 std::pair<std::int64_t, std::int64_t> share(std::int64_t first, std::int64_t n, int rank, int world) {
   return {first + n * rank / world, first + n * (rank + 1) / world};
@@ -82,8 +171,36 @@ Surrogate clipped_surrogate(const torch::Tensor& log_prob, const torch::Tensor& 
   const auto clipped_rho = torch::min(torch::max(rho, low), high);
   s.loss = torch::max(-advantage * rho, -advantage * clipped_rho);
   s.ratio = rho.detach();
-  s.clipped = (s.ratio < low) | (s.ratio > high);
+  s.outside = (s.ratio < low) | (s.ratio > high);
+  // Clipping changes the gradient only where the bounded branch wins and is flat: above the upper
+  // bound with A > 0, below the lower one with A < 0 (PPO implementations count these).
+  const auto a = advantage.detach();
+  s.clipped = ((a > 0) & (s.ratio > high)) | ((a < 0) & (s.ratio < low));
   return s;
+}
+
+torch::Tensor training_velocity(model::Policy& policy, const torch::Tensor& x, const torch::Tensor& sigma,
+                                const model::Conditioning& cond, double guidance, std::int64_t max_rows,
+                                bool train_uncond) {
+  if (guidance == 1.0 || train_uncond) return model::guided_velocity(policy, x, sigma, cond, guidance, max_rows);
+  // model::guided_velocity's chunks and arithmetic, with v_u detached (Flow-GRPO).
+  if (max_rows < 1) throw std::invalid_argument("max batch must be >= 1");
+  const auto chunk = std::max<std::int64_t>(1, max_rows / 2);
+  const auto B = x.size(0);
+  const auto device = x.device();
+  const auto sigma_rows = sigma.to(device, torch::kFloat);
+  std::vector<torch::Tensor> parts;
+  for (std::int64_t b = 0; b < B; b += chunk) {
+    const auto e = std::min(B, b + chunk), n = e - b;
+    auto c = cond.slice(b, e);
+    c = model::Conditioning::cat({c, policy.null_conditioning(n, c)});
+    const auto xs = torch::cat({x.slice(0, b, e), x.slice(0, b, e)});
+    const auto ss = torch::cat({sigma_rows.slice(0, b, e), sigma_rows.slice(0, b, e)});
+    const auto v = policy.velocity(xs, ss, c.to(device)).to(torch::kFloat);
+    const auto vu = v.slice(0, n, 2 * n).detach();
+    parts.push_back(vu + guidance * (v.slice(0, 0, n) - vu));
+  }
+  return parts.size() == 1 ? parts[0] : torch::cat(parts);
 }
 
 std::vector<Edge> trainable_edges(const std::vector<RlInput>& inputs) {
@@ -124,21 +241,59 @@ std::vector<Edge> trainable_edges(const std::vector<RlInput>& inputs) {
   return edges;
 }
 
-std::vector<BestLeaf> best_leaves(const format::Trajectory& t) {
+std::vector<BestLeaf> best_leaves(const format::Trajectory& t, const std::string& name) {
   advantage::Forest forest;
   forest.parent = t.nodes.parent;
   forest.prompt = t.nodes.prompt;
   forest.depth = t.nodes.depth;
   forest.leaf_node = t.leaves.node;
   forest.prompts = t.prompts.text.size();
-  std::vector<advantage::RewardInput> rewards;
-  for (const auto& r : t.rewards)
-    rewards.push_back({r.name, r.weight, std::vector<double>(r.values.begin(), r.values.end())});
-  std::vector<BestLeaf> best(forest.prompts);
-  if (rewards.empty()) return best;
+  // The normalisation `advantage` recorded: the best leaf and its A* follow the options it was
+  // given (--aggregate, --std, --eps, --min-std, --clip, --reward, --weight), not the defaults.
   advantage::Settings settings;
   settings.rule = advantage::Rule::leaf;
-  const auto result = advantage::compute(forest, rewards, settings);
+  std::map<std::string, double> weights;  // the rewards advantage used and their weights
+  if (t.advantages) {
+    const std::string where = name + ": /advantages attribute settings: ";
+    const auto j = nlohmann::json::parse(t.advantages->settings, nullptr, false);
+    if (!j.is_object()) throw DataError(where + "not a JSON object");
+    try {
+      if (j.contains("aggregate")) settings.aggregate = advantage::parse_aggregate(j.at("aggregate").get<std::string>());
+      if (j.contains("std")) {
+        const auto kind = j.at("std").get<std::string>();
+        if (kind != "population" && kind != "sample")
+          throw std::invalid_argument("std is '" + kind + "' (population or sample)");
+        settings.sample_std = kind == "sample";
+      }
+      if (j.contains("eps")) settings.eps = j.at("eps").get<double>();
+      if (j.contains("min_std")) settings.min_std = j.at("min_std").get<double>();
+      if (j.contains("clip")) settings.clip = j.at("clip").get<double>();
+      if (j.contains("weights"))
+        for (const auto& [reward, w] : j.at("weights").items()) weights[reward] = w.get<double>();
+    } catch (const std::exception& e) {
+      throw DataError(where + e.what());
+    }
+  }
+  std::vector<advantage::RewardInput> rewards;
+  for (const auto& r : t.rewards) {
+    if (!weights.empty() && !weights.count(r.name)) continue;  // not among the rewards advantage used
+    advantage::RewardInput in{r.name, weights.empty() ? r.weight : weights.at(r.name), {}};
+    for (std::size_t g = 0; g < r.values.size(); ++g) {
+      if (!std::isfinite(r.values[g]))
+        throw DataError(name + ": /rewards/" + r.name + ": leaf " + std::to_string(g) + " is " +
+                        std::to_string(r.values[g]) + " (a finite reward expected)");
+      in.values.push_back(r.values[g]);
+    }
+    rewards.push_back(std::move(in));
+  }
+  std::vector<BestLeaf> best(forest.prompts);
+  if (rewards.empty()) return best;
+  advantage::Result result;
+  try {
+    result = advantage::compute(forest, rewards, settings);
+  } catch (const std::invalid_argument& e) {
+    throw DataError(name + ": " + e.what());
+  }
   for (std::size_t g = 0; g < t.leaves.size(); ++g) {
     const auto p = static_cast<std::size_t>(t.leaves.prompt[g]);
     const double a = result.edge[static_cast<std::size_t>(t.leaves.node[g])];
@@ -193,7 +348,7 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
       if (c.sft_target == "velocity" && !t.nodes.velocity)
         throw DataError(inputs[f].name + ": no /nodes/velocity: the velocity target needs `tree-rollout --velocity`");
       if (t.rewards.empty()) throw DataError(inputs[f].name + ": no /rewards: the SFT term needs the best leaf");
-      const auto best = best_leaves(t);
+      const auto best = best_leaves(t, inputs[f].name);
       for (std::size_t p = 0; p < best.size(); ++p) {
         if (best[p].leaf < 0) continue;
         const double a = c.advantage_weighting ? best[p].advantage : 1.0;
@@ -249,6 +404,7 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
   const auto iter = static_cast<std::uint64_t>(c.iteration);
 
   opt.zero_grad();
+  TermGradients grads(opt.parameters(), {true, layertuning, c.kl_weight > 0});
   bool stop = false;
   for (std::int64_t epoch = 0; epoch < c.epochs && !stop; ++epoch) {
     const auto edge_order = rng::permutation(rng::derive_key(c.seed, rng::Domain::edge_order, {iter, static_cast<std::uint64_t>(epoch), 0}), E);
@@ -285,7 +441,7 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
         const auto x_next = gather_rows(t.nodes.latent, children, P.shape).to(device);
         const auto sigma = torch::tensor(sig);
         const auto cond = P.cond.index_select(torch::tensor(prompts));
-        const auto v = model::guided_velocity(policy, x, sigma, cond, P.guidance, c.max_rows);
+        const auto v = training_velocity(policy, x, sigma, cond, P.guidance, c.max_rows, c.train_uncond);
         torch::Tensor v_ref;
         if (c.kl_weight > 0) {
           torch::NoGradGuard no_grad;
@@ -303,13 +459,15 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
           const flow::StepSigmas s{sg[static_cast<std::size_t>(key.first)], sg[static_cast<std::size_t>(key.first) + 1], sg[1]};
           const auto tr = flow::transition(P.kernel, x.index_select(0, r), v.index_select(0, r), s, key.second);
           lp_parts.push_back(flow::log_prob(x_next.index_select(0, r), tr, P.reduction));
-          std::vector<float> old, adv;
+          std::vector<double> old;
+          std::vector<float> adv;
           for (auto j : rows) {
             const auto& e = edges[static_cast<std::size_t>(ids[static_cast<std::size_t>(j)])];
             old.push_back(e.old_log_prob);
             adv.push_back(e.advantage);
           }
-          old_parts.push_back(torch::tensor(old).to(device));
+          // float64 explicitly: torch::tensor of doubles takes the default dtype, float32.
+          old_parts.push_back(torch::tensor(old, torch::kDouble).to(device));
           adv_parts.push_back(torch::tensor(adv).to(device));
           if (c.kl_weight > 0) {
             const auto tr_ref = flow::transition(P.kernel, x.index_select(0, r), v_ref.index_select(0, r), s, key.second);
@@ -368,15 +526,27 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
             }
             const auto cond = P.cond.index_select(torch::tensor(prompts));
             const auto weight = torch::tensor(w).to(device);
-            if (c.sft_target == "best-leaf") {
+            if (c.sft_target == "best-leaf" && (c.sft_velocity == "conditional" || P.guidance == 1.0)) {
               const auto x0 = gather_rows(t.leaves.latent, src, shape);
               const auto n = static_cast<double>(ids.size());
               auto part = flow_matching_loss(policy, x0, torch::stack(noise), torch::tensor(sg), cond, weight) * n;
               sft_sum = sft_sum.defined() ? sft_sum + part : part;
+            } else if (c.sft_target == "best-leaf") {
+              // The same regression on the velocity under the rollout's guidance, the one the best
+              // leaf was sampled with (--sft-velocity guided).
+              const auto x0 = gather_rows(t.leaves.latent, src, shape);
+              const auto e = torch::stack(noise);
+              std::vector<std::int64_t> view(static_cast<std::size_t>(x0.dim()), 1);
+              view[0] = -1;
+              const auto s = torch::tensor(sg).view(view);
+              const auto x_k = ((1 - s) * x0 + s * e).to(device);
+              const auto v = training_velocity(policy, x_k, torch::tensor(sg), cond, P.guidance, c.max_rows, c.train_uncond);
+              auto part = ((v - (e - x0).to(device)).pow(2).flatten(1).mean(1) * weight).sum();
+              sft_sum = sft_sum.defined() ? sft_sum + part : part;
             } else {
               const auto x = gather_rows(t.nodes.latent, src, shape).to(device);
               const auto target = gather_rows(*t.nodes.velocity, src, shape).to(device);
-              const auto v = model::guided_velocity(policy, x, torch::tensor(sg), cond, P.guidance, c.max_rows);
+              const auto v = training_velocity(policy, x, torch::tensor(sg), cond, P.guidance, c.max_rows, c.train_uncond);
               auto part = ((v - target).pow(2).flatten(1).mean(1) * weight).sum();
               sft_sum = sft_sum.defined() ? sft_sum + part : part;
             }
@@ -384,14 +554,15 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
         }
       }
 
-      // --- the loss of this rank's share, normalised by the minibatch's global counts ---
-      torch::Tensor loss = torch::zeros({}, torch::TensorOptions().device(device));
-      double sums[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // grpo, |rho-1|, clipped, l_old - l, kl, sft, edges, items
+      // --- the loss terms of this rank's share, normalised by the minibatch's global counts ---
+      // Terms as weighted in the loss: L_grpo, lambda L_sft, beta_kl L_kl.
+      std::array<torch::Tensor, kTerms> term;
+      double sums[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};  // grpo, |rho-1|, clipped, l_old - l, kl, sft, edges, items, outside
       double max_dev = 0;
       if (!lp_parts.empty()) {
         const auto lp = torch::cat(lp_parts), old = torch::cat(old_parts), adv = torch::cat(adv_parts);
         const auto sur = clipped_surrogate(lp, old, adv, c.eta, c.clip_low, c.clip_high);
-        loss = loss + sur.loss.sum() / static_cast<double>(n_edges);
+        term[kGrpo] = sur.loss.sum() / static_cast<double>(n_edges);
         sums[0] = sur.loss.sum().item<double>();
         const auto dev = (sur.ratio - 1).abs();
         sums[1] = dev.sum().item<double>();
@@ -399,18 +570,19 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
         sums[2] = sur.clipped.sum().item<double>();
         sums[3] = (old - lp.detach()).sum().item<double>();
         sums[6] = static_cast<double>(lp.size(0));
+        sums[8] = sur.outside.sum().item<double>();
         if (c.kl_weight > 0) {
           const auto kl = torch::cat(kl_parts).sum();
-          loss = loss + c.kl_weight * kl / static_cast<double>(n_edges);
+          term[kKl] = c.kl_weight * kl / static_cast<double>(n_edges);
           sums[4] = kl.item<double>();
         }
       }
       if (sft_sum.defined()) {
-        loss = loss + c.lambda * sft_sum / static_cast<double>(n_items_global);
+        term[kSft] = c.lambda * sft_sum / static_cast<double>(n_items_global);
         sums[5] = sft_sum.item<double>();
         sums[7] = static_cast<double>(i_end - i_begin);
       }
-      std::vector<double> totals(sums, sums + 8);
+      std::vector<double> totals(sums, sums + 9);
       comm.sum(totals);
       // A non-finite deviation must fail the replay check on every rank (a max may drop a NaN).
       max_dev = comm.max(std::isfinite(max_dev) ? max_dev : INFINITY);
@@ -418,7 +590,7 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
       // Each minibatch's share of its optimizer step: 1 / (minibatches in its accumulation group).
       const std::int64_t group_first = global_m / c.grad_accum * c.grad_accum;
       const std::int64_t group_size = std::min(group_first + c.grad_accum, result.minibatches_total) - group_first;
-      if (loss.requires_grad()) (loss / static_cast<double>(group_size)).backward();
+      grads.accumulate(term, 1.0 / static_cast<double>(group_size));
 
       MinibatchMetrics mm;
       mm.epoch = epoch;
@@ -430,6 +602,7 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
       mm.ratio_dev = totals[1] / ne;
       mm.max_ratio_dev = max_dev;
       mm.clip_fraction = totals[2] / ne;
+      mm.outside_fraction = totals[8] / ne;
       mm.approx_kl = totals[3] / ne;
       mm.loss_kl = totals[4] / ne;
       mm.loss_sft = n_items_global > 0 ? totals[5] / static_cast<double>(n_items_global) : 0.0;
@@ -439,15 +612,17 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
       // An optimizer step every grad_accum minibatches and at the end of the update.
       const bool boundary = (global_m + 1) % c.grad_accum == 0 || global_m + 1 == result.minibatches_total;
       if (boundary) {
-        std::vector<torch::Tensor> grads;
-        for (auto& p : opt.parameters()) {
-          if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
-          grads.push_back(p.grad());
-        }
-        comm.sum(grads);
+        const auto norms = grads.finish(comm);  // the total into .grad, summed over ranks
         mm.grad_norm = opt.clip_grad_norm(c.grad_clip);
+        mm.grad_norm_grpo = norms.norm[kGrpo];
+        mm.grad_norm_sft = norms.norm[kSft];
+        mm.grad_norm_kl = norms.norm[kKl];
+        mm.grad_share_grpo = norms.share[kGrpo];
+        mm.grad_share_sft = norms.share[kSft];
+        mm.grad_share_kl = norms.share[kKl];
         opt.step();
         opt.zero_grad();
+        grads.reset();
         ++step;
       }
       mm.step = step;

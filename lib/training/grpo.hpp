@@ -7,6 +7,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -42,6 +43,12 @@ struct RlConfig {
   bool advantage_weighting = true;        ///< weight the SFT term by the best leaf's normalised advantage
   std::int64_t sft_batch = 8;             ///< dataset target: pairs per minibatch
   double kl_weight = 0;                   ///< beta_kl; 0 = no reference term
+  /// Guidance g != 1: train through the unconditional branch v_u of v_u + g (v_c - v_u) too.
+  /// Off by default (Flow-GRPO detaches v_u): at g = 3 v_u would get a -2x gradient.
+  bool train_uncond = false;
+  /// Best-leaf target: regress the conditional velocity (as ALGORITHM.md writes it) or the
+  /// velocity under the rollout's guidance, the one the best leaf was sampled with.
+  std::string sft_velocity = "conditional";  ///< conditional | guided
   std::int64_t max_rows = 256;            ///< model rows per forward pass
   std::uint64_t seed = 0;
   std::int64_t iteration = 0;             ///< j: keys the edge order and the SFT noise
@@ -56,10 +63,23 @@ double lambda_at(const std::string& schedule, double lambda0, std::int64_t itera
 struct Surrogate {
   torch::Tensor loss;     ///< [E], differentiable through log_prob
   torch::Tensor ratio;    ///< [E], detached
-  torch::Tensor clipped;  ///< [E] bool: rho outside its bounds
+  /// [E] bool: clipping changes the edge's gradient (PPO's clip fraction): the bounded branch is
+  /// the one taken and it is flat there, i.e. A > 0 and rho > 1 + e_high g, or A < 0 and
+  /// rho < 1 - e_low g. An edge outside its bounds on the side the loss does not clip still has
+  /// its gradient, and one with A = 0 has none either way: neither counts.
+  torch::Tensor clipped;
+  torch::Tensor outside;  ///< [E] bool: rho outside [1 - e_low g, 1 + e_high g], whatever A
 };
 Surrogate clipped_surrogate(const torch::Tensor& log_prob, const torch::Tensor& old_log_prob,
                             const torch::Tensor& advantage, double eta, double e_low, double e_high);
+
+/// The guided velocity the update trains, v_u + g (v_c - v_u), with the same values bit for bit as
+/// model::guided_velocity (the same rows in the same forward passes, so that the replay check
+/// holds), and the unconditional branch v_u detached unless `train_uncond`: its gradient is then
+/// g dv_c. g = 1 is the conditional velocity alone. float32 [B, ...] on x's device.
+torch::Tensor training_velocity(model::Policy& policy, const torch::Tensor& x, const torch::Tensor& sigma,
+                                const model::Conditioning& cond, double guidance, std::int64_t max_rows,
+                                bool train_uncond);
 
 /// A trainable transition parent -> child of one input.
 struct Edge {
@@ -67,20 +87,24 @@ struct Edge {
   std::int64_t parent = 0, child = 0, prompt = 0;
   std::int32_t step = 0;   ///< the parent's schedule index
   double level = 0;        ///< the kernel's noise level a at that step
-  float advantage = 0, old_log_prob = 0;
+  float advantage = 0;
+  double old_log_prob = 0;
 };
 
 /// Every node with a finite advantage is the end of a trainable edge; checks that each has a
 /// parent, a stored log-probability and a stochastic step. \throws DataError naming the file
 std::vector<Edge> trainable_edges(const std::vector<RlInput>& inputs);
 
-/// The best leaf of every prompt (weighted group-normalised rewards, leaf rule, clipped to
-/// [-5, 5]) and its normalised advantage; leaf -1 for a prompt without leaves.
+/// The best leaf of every prompt (group-normalised rewards under the leaf rule) and its
+/// normalised advantage; leaf -1 for a prompt without leaves. The normalisation is the one the
+/// file's /advantages settings record (aggregation, std ddof, eps, min std, clip, reward
+/// weights and subset), the defaults of `advantage` where they are absent.
+/// \throws DataError naming `name` and the dataset on a non-finite reward or bad settings
 struct BestLeaf {
   std::int64_t leaf = -1;
   double advantage = 0;
 };
-std::vector<BestLeaf> best_leaves(const format::Trajectory& t);
+std::vector<BestLeaf> best_leaves(const format::Trajectory& t, const std::string& name);
 
 struct MinibatchMetrics {
   std::int64_t epoch = 0;
@@ -91,9 +115,16 @@ struct MinibatchMetrics {
   double loss = 0, loss_grpo = 0, loss_sft = 0, loss_kl = 0;
   double ratio_dev = 0;             ///< mean |rho - 1|
   double max_ratio_dev = 0;         ///< max |rho - 1|
-  double clip_fraction = 0;
+  double clip_fraction = 0;         ///< edges whose gradient clipping removed (Surrogate::clipped)
+  double outside_fraction = 0;      ///< edges with rho outside their bounds (Surrogate::outside)
   double approx_kl = 0;             ///< mean (l_old - l_theta)
   double grad_norm = -1;            ///< before clipping; -1 when no optimizer step followed
+  /// Per loss term (as weighted in the loss: L_grpo, lambda L_sft, beta_kl L_kl), at an
+  /// optimizer step: the norm of the term's own gradient, and its share of the total gradient
+  /// g = sum of the terms' gradients, <g_term, g> / |g|^2 (the shares sum to 1; a negative share
+  /// opposes the total). -1 norms and NaN shares when the term is absent or no step followed.
+  double grad_norm_grpo = -1, grad_norm_sft = -1, grad_norm_kl = -1;
+  double grad_share_grpo = NAN, grad_share_sft = NAN, grad_share_kl = NAN;
   double lambda = 0;
   double seconds = 0;
 };

@@ -10,14 +10,14 @@ treerpo-synth --count 3 --seed 11 --steps 8 --depth 3 --branching 3,2,2 --window
 "$PYTHON" - <<'PY' && pass || fail "values read by h5py"
 import h5py, numpy as np, math, json
 a, b = h5py.File('f32.h5', 'r'), h5py.File('f16.h5', 'r')
-assert a.attrs['treerpo_format'] == 'trajectory' and list(a.attrs['treerpo_format_version']) == [1, 1]
+assert a.attrs['treerpo_format'] == 'trajectory' and list(a.attrs['treerpo_format_version']) == [1, 2]
 r = a['rollout']
 T, shift, l = int(r.attrs['steps'][0]), float(r.attrs['shift'][0]), int(r.attrs['window_start'][0])
 branching = [int(x) for x in r.attrs['branching']]
 u = 1 - np.arange(T + 1) / T
 assert np.allclose(r['sigmas'][:], shift * u / (1 + (shift - 1) * u), rtol=0, atol=1e-15)
 assert b['nodes/latent'].dtype == np.float16 and a['nodes/latent'].dtype == np.float32
-assert b['nodes/log_prob'].dtype == np.float32
+assert b['nodes/log_prob'].dtype == np.float64
 kinds = h5py.check_enum_dtype(a['nodes/kind'].dtype)
 assert kinds == {'trunk': 0, 'branch': 1, 'leaf': 2}, kinds
 prompt, parent, kind = a['nodes/prompt'][:], a['nodes/parent'][:], a['nodes/kind'][:]

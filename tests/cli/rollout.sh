@@ -83,7 +83,7 @@ d, s, e = f['nodes/depth'][:], f['nodes/step'][:], f['advantages/edge'][:]
 assert ((d == 0) & (s < 2)).sum() == 2 * 5 and np.isnan(e[d == 0]).all() and not np.isnan(e[d > 0]).any()
 " && pass || fail "--store-trunk"
 # --store-suffix: every leaf's ODE-suffix states (steps l+d+1 .. T-1) as /leaves/path, format
-# 1.1; kept by score, advantage and merge; the rest of the file is unchanged.
+# 1.1 (files are 1.2 since issue 15); kept by score, advantage and merge; the rest of the file is unchanged.
 tree-rollout "${base[@]}" --window-start 1 --threads 1 --store-suffix -o sx.h5 && score --reward brightness sx.h5 -q \
   | advantage -q -o sxa.h5 && pass || fail "--store-suffix"
 for s in 0 1; do tree-rollout "${base[@]}" --window-start 1 --threads 1 --store-suffix --shard $s/2 -o sx$s.h5 -q; done
@@ -93,7 +93,7 @@ import h5py, json, subprocess, sys, jsonschema, numpy as np
 a, x, m = h5py.File('a.h5', 'r'), h5py.File('sxa.h5', 'r'), h5py.File('sxm.h5', 'r')
 # T = 6, l = 1, d = 3: suffix steps 4 -> 5 -> 6, stored state at step 5 only.
 assert x['leaves/path'].shape == (20, 1, 3, 16, 16), x['leaves/path'].shape
-assert list(x.attrs['treerpo_format_version']) == [1, 1]
+assert list(x.attrs['treerpo_format_version']) == [1, 2]
 assert (x['leaves/latent'][:] == a['leaves/latent'][:]).all() and (x['nodes/latent'][:] == a['nodes/latent'][:]).all()
 assert np.abs(m['leaves/path'][:] - x['leaves/path'][:]).max() < 1e-4
 j = json.loads(subprocess.run(['treerpo-inspect', '--json', 'sxa.h5'], capture_output=True, text=True, check=True).stdout)
@@ -109,11 +109,38 @@ s = json.loads(f['rollout'].attrs['settings']); assert s['noise']['beta'] == 0.5
 " 2>/dev/null && pass || fail "noise levels"
 # The sliding window moves with the iteration.
 tree-rollout "${base[@]}" --window-interval 2 --iteration 5 --json -o it.h5 | grep -q '"window_start":2' && pass || fail "window at iteration 5"
+# Issue 15: the window ends before the last step under every rule. At iteration 150 of the
+# defaults (T = 10, d = 4, tau = 25) it used to sit at l = 6, its children at step 10 of 10.
+one=(--policy m.safetensors --prompts p.txt --seed 4 -q)
+for rule in "--window-overflow rollback" "--window-overflow clamp" "--window-schedule random"; do
+  tree-rollout "${one[@]}" --steps 10 --iteration 150 $rule --json --force -o w150.h5 >w150.json || fail "iteration 150 ($rule)"
+  "$PYTHON" -c "
+import h5py, json; f = h5py.File('w150.h5', 'r'); j = json.load(open('w150.json'))
+l = int(f['rollout'].attrs['window_start']); steps = f['nodes/step'][:]
+assert l + 4 <= 9 and j['window_start'] == l and steps.max() == l + 4 <= 9, (l, steps.max())
+" && pass || fail "iteration 150 ($rule): children on the last step"
+done
+tree-rollout "${one[@]}" --steps 10 --iteration 150 --json --force -o w150.h5 | grep -q '"window_start":0' && pass || fail "iteration 150 rolls back to 0"
+tree-rollout "${one[@]}" --steps 10 --iteration 150 --window-overflow clamp --json -o w150.h5 --force | grep -q '"window_start":5' \
+  && pass || fail "iteration 150 clamps at 5"
+# Issue 15: the noise depends on the iteration (same seed, fixed window): other leaves at another
+# iteration, the same leaves at the same one.
+for j in 0 1; do tree-rollout "${base[@]}" --window-schedule fixed --iteration $j -o it$j.h5 || fail "iteration $j"; done
+tree-rollout "${base[@]}" --window-schedule fixed --iteration 1 -o it1b.h5 || fail "iteration 1 again"
+"$PYTHON" -c "
+import h5py, numpy as np
+a, b, c = (h5py.File(n, 'r') for n in ('it0.h5', 'it1.h5', 'it1b.h5'))
+assert a['rollout'].attrs['window_start'] == b['rollout'].attrs['window_start']
+assert not np.array_equal(a['leaves/latent'][:], b['leaves/latent'][:])
+assert not np.array_equal(a['nodes/noise_key'][:], b['nodes/noise_key'][:])
+assert np.array_equal(b['leaves/latent'][:], c['leaves/latent'][:])
+" && pass || fail "rollout noise does not depend on the iteration"
 # Bad options and inputs: one line, documented code, no output.
 run_case depth-past-end 64 'window' -- tree-rollout --policy m.safetensors --prompts p.txt --steps 4 --depth 5 -o x.h5
 run_case zero-branching 64 'branching' -- tree-rollout --policy m.safetensors --prompts p.txt --branching 0 -o x.h5
 run_case bad-kernel 64 'kernel' -- tree-rollout --policy m.safetensors --prompts p.txt --kernel euler -o x.h5
-run_case cps-last-step 64 'no noise' -- tree-rollout --policy m.safetensors --prompts p.txt --steps 4 --kernel cps --window-start 0 -o x.h5
+run_case cps-last-step 64 'no noise' -- tree-rollout --policy m.safetensors --prompts p.txt --steps 4 --kernel cps --mode independent -o x.h5
+run_case window-on-last-step 64 'window-start 6: .*l \+ d <= steps - 1' -- tree-rollout --policy m.safetensors --prompts p.txt --steps 10 --window-start 6 -o x.h5
 run_case branching-in-window 64 'applies to --mode tree' -- tree-rollout --policy m.safetensors --prompts p.txt --mode window --branching 2 -o x.h5
 run_case depth-independent 64 'does not apply' -- tree-rollout --policy m.safetensors --prompts p.txt --mode independent --depth 2 -o x.h5
 run_case leaves-mismatch 64 'leaves' -- tree-rollout --policy m.safetensors --prompts p.txt --leaves 5 -o x.h5

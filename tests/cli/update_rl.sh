@@ -31,6 +31,16 @@ assert all({'loss_grpo', 'loss_sft', 'loss_kl', 'lambda', 'ratio_dev', 'clip_fra
 assert mb[-1]['ratio_dev'] > mb[0]['ratio_dev']  # the weights moved
 assert summary['update'] and summary['objective'] == 'layertuning' and summary['lambda'] == 0.1, summary
 assert set(summary['rewards']) == {'shapes', 'shapes-partial'} and summary['replay_max_ratio_dev'] < 1e-5, summary
+# Issue 15: each loss term's gradient norm and share at every optimizer step, shares summing to 1.
+assert mb[0]['grad_norm_grpo'] > 0, mb[0]  # later minibatches may have every edge clipped
+for r in mb:
+    assert r['grad_norm_grpo'] >= 0 and r['grad_norm_sft'] > 0 and 'grad_norm_kl' not in r, r
+    assert abs(r['grad_share_grpo'] + r['grad_share_sft'] - 1) < 1e-6, r
+    assert 0 <= r['clip_fraction'] <= r['outside_fraction'] <= 1, r
+assert set(summary['terms']) == {'grpo', 'sft'} and summary['health'] == [], summary
+print('gradient shares at the defaults: grpo %.3f, sft %.3f; norms grpo %.3g, sft %.3g' % (
+    summary['terms']['grpo']['grad_share'], summary['terms']['sft']['grad_share'],
+    summary['terms']['grpo']['grad_norm'], summary['terms']['sft']['grad_norm']))
 PY
 "$PYTHON" - <<'PY' && pass || fail "checkpoint metadata"
 import json, struct
@@ -97,6 +107,57 @@ import json
 rows = [json.loads(l) for l in open('kl.jsonl')][:-1]
 assert rows[0]['loss_kl'] == 0 and rows[-1]['loss_kl'] > 0, rows
 " && pass || fail "KL to the reference: 0 before the weights move, > 0 after"
+# Issue 15: a non-finite reward is bad data naming the file and the dataset (was exit 70).
+"$PYTHON" -c "
+import h5py, shutil; shutil.copy('a.h5', 'nan.h5')
+with h5py.File('nan.h5', 'r+') as f: v = f['rewards/shapes']; x = v[:]; x[1] = float('nan'); v[...] = x
+"
+run_case nan-reward 65 'nan.h5: /rewards/shapes: leaf 1 is nan \(a finite reward expected\)' -- \
+  update --policy base.safetensors nan.h5 -o x.safetensors
+# Issue 15: health checks. Advantages all 0: a warning recorded in the metrics and provenance,
+# or with --strict-health a refusal (exit 65, no checkpoint).
+"$PYTHON" -c "
+import h5py, numpy as np, shutil; shutil.copy('a.h5', 'zero.h5')
+with h5py.File('zero.h5', 'r+') as f: v = f['advantages/edge']; x = v[:]; x[np.isfinite(x)] = 0; v[...] = x
+"
+update --policy base.safetensors zero.h5 --objective grpo --minibatch 8 --threads 1 --metrics zero.jsonl \
+  -o zero.safetensors 2>zero.err && pass || fail "zero advantages: $(cat zero.err)"
+grep -q 'update: warning: zero.h5: the advantages are all near zero' zero.err && pass || fail "no warning: $(cat zero.err)"
+grep -q 'the gradient norm is zero at optimizer step' zero.err && pass || fail "no grad-norm warning: $(cat zero.err)"
+"$PYTHON" - <<'PY' && pass || fail "health in metrics and provenance"
+import json, struct
+summary = [json.loads(l) for l in open('zero.jsonl')][-1]
+checks = {h['check'] for h in summary['health']}
+assert {'zero-advantages', 'zero-grad-norm'} <= checks, summary['health']
+blob = open('zero.safetensors', 'rb').read()
+(n,) = struct.unpack('<Q', blob[:8])
+p = json.loads(json.loads(blob[8:8 + n])['__metadata__']['provenance'])
+assert any(h.startswith('zero-advantages: zero.h5: ') for h in p['health']), p
+PY
+run_case strict-health 65 'zero.h5: health check failed \(--strict-health\): the advantages are all near zero' -- \
+  update --policy base.safetensors zero.h5 --strict-health -o x.safetensors
+"$PYTHON" -c "
+import h5py, shutil; shutil.copy('a.h5', 'flat.h5')
+import numpy as np
+with h5py.File('flat.h5', 'r+') as f:
+    for k in list(f['rewards']):
+        v = f['rewards'][k]; attrs = dict(v.attrs); n = v.shape
+        del f['rewards'][k]
+        w = f['rewards'].create_dataset(k, data=np.full(n, 0.5, np.float32))
+        for a, x in attrs.items(): w.attrs[a] = x
+" || fail "making flat.h5"
+advantage flat.h5 --json -o flat.adv.h5 2>flat.err >flat.json && pass || fail "advantage on flat rewards: $(cat flat.err)"
+grep -q 'advantage: warning: flat.h5: most groups have zero reward spread: 3 of 3 prompts' flat.err && pass || fail "advantage health: $(cat flat.err)"
+grep -q '"check":"zero-reward-spread"' flat.json && pass || fail "advantage --json health: $(cat flat.json)"
+run_case advantage-strict 65 'flat.h5: health check failed \(--strict-health\): most groups have zero reward spread' -- \
+  advantage flat.h5 --strict-health -o x.h5
+[ ! -e x.h5 ] && pass || fail "a refused advantage run left its output"
+run_case sft-velocity-target 64 'sft-velocity applies to --sft-target best-leaf' -- \
+  update --policy base.safetensors a.h5 --sft-target velocity --sft-velocity guided -o x.safetensors
+# Guidance 3 (this rollout's): the guided best-leaf target and training through v_u both run.
+update --policy base.safetensors "${common[@]}" --epochs 2 --sft-velocity guided --train-uncond -o guided.safetensors -q \
+  && pass || fail "--sft-velocity guided --train-uncond"
+[ "$(digest guided.safetensors)" != "$(digest full.safetensors)" ] && pass || fail "the options changed nothing"
 run_case no-advantages 65 's.h5: no /advantages: run `advantage`' -- update --policy base.safetensors s.h5 -o x.safetensors
 run_case no-velocity 65 'a.h5: no /nodes/velocity' -- update --policy base.safetensors a.h5 --sft-target velocity -o x.safetensors
 run_case sft-on-trajectories 64 'objective sft trains on data set files' -- \

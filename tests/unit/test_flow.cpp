@@ -52,6 +52,20 @@ TEST(Flow, ScheduleIsShiftedAndDecreasing) {
   EXPECT_THROW(flow::shifted_sigmas(0, 3.0), std::invalid_argument);
 }
 
+// Issue 15: shift / (1 + (shift - 1)) is not exactly 1 for small shifts; the first-step rule of
+// the flowgrpo kernel (sigma == 1) was then skipped and the first step's std exploded.
+TEST(Flow, FirstSigmaIsExactlyOneForEveryShift) {
+  for (double shift = 0.05; shift < 5.0; shift += 0.01) {
+    const auto s = flow::shifted_sigmas(10, shift);
+    ASSERT_EQ(s.front(), 1.0) << "shift " << shift;
+    ASSERT_EQ(s.back(), 0.0) << "shift " << shift;
+    for (std::size_t i = 1; i < s.size(); ++i) ASSERT_LT(s[i], s[i - 1]) << "shift " << shift;
+    const auto t = flow::transition(flow::Kernel::flowgrpo, torch::zeros({1, 2}), torch::zeros({1, 2}),
+                                    {s[0], s[1], s[1]}, 0.7);
+    ASSERT_TRUE(std::isfinite(t.std) && t.std < 10.0) << "shift " << shift << ": first-step std " << t.std;
+  }
+}
+
 TEST(Flow, LogProbabilityEqualsFloat64GaussianDensity) {
   torch::manual_seed(3);
   const auto sig = flow::shifted_sigmas(10, 3.0);
@@ -61,7 +75,7 @@ TEST(Flow, LogProbabilityEqualsFloat64GaussianDensity) {
       for (int i : {0, 4, 8}) {  // i = 0 exercises the first-step rule
         const flow::StepSigmas s{sig[i], sig[i + 1], sig[1]};
         const auto r = flow::sde_step(k, x, v, s, 0.7, eps, red);
-        ASSERT_EQ(r.log_prob.scalar_type(), torch::kFloat);
+        ASSERT_EQ(r.log_prob.scalar_type(), torch::kDouble);
         const auto xs = to_vec(x), vs = to_vec(v), next = to_vec(r.next);
         for (int b = 0; b < 3; ++b) {
           const std::size_t n = 32, off = static_cast<std::size_t>(b) * n;
@@ -79,6 +93,39 @@ TEST(Flow, LogProbabilityEqualsFloat64GaussianDensity) {
               << flow::kernel_name(k) << " step " << i;
         }
       }
+}
+
+// Issue 15: a `sum`-reduced log-probability of a large latent is ~1e4-1e5 in size; computed or
+// stored in float32 it is off by ~1e-4-1e-2, so exp(l_theta - l_old) could not come out 1.
+// Both reductions must give the exact Gaussian log-density of the stored states (the float32
+// mean and x', summed in long double here) to within 1e-6 in ratio, at 3x32x32 and 16x64x64.
+TEST(Flow, BothReductionsAreExactToOneMillionthInRatio) {
+  torch::manual_seed(7);
+  const auto sig = flow::shifted_sigmas(10, 3.0);
+  for (const auto& shape : {std::vector<std::int64_t>{2, 3, 32, 32}, std::vector<std::int64_t>{2, 16, 64, 64}}) {
+    const auto x = torch::randn(shape), v = torch::randn(shape), eps = torch::randn(shape);
+    for (Reduction red : {Reduction::mean, Reduction::sum})
+      for (int i : {0, 5}) {
+        const flow::StepSigmas s{sig[i], sig[i + 1], sig[1]};
+        const auto r = flow::sde_step(Kernel::flowgrpo, x, v, s, 0.7, eps, red);
+        const auto mean = to_vec(r.mean), next = to_vec(r.next);
+        const std::size_t n = mean.size() / 2;
+        for (std::size_t b = 0; b < 2; ++b) {
+          long double total = 0;
+          for (std::size_t e = b * n; e < (b + 1) * n; ++e) {
+            const long double d = static_cast<long double>(next[e]) - mean[e];
+            total += -d * d / (2.0L * r.std * r.std) - std::log(static_cast<long double>(r.std)) -
+                     0.5L * std::log(2.0L * static_cast<long double>(M_PI));
+          }
+          const long double want = red == Reduction::mean ? total / static_cast<long double>(n) : total;
+          const double ratio = std::exp(static_cast<double>(r.log_prob[static_cast<std::int64_t>(b)].item<double>() - want));
+          EXPECT_LT(std::fabs(ratio - 1.0), 1e-6)
+              << flow::reduction_name(red) << " " << shape[1] << "x" << shape[2] << "x" << shape[3] << " step " << i
+              << ": log-probability " << r.log_prob[static_cast<std::int64_t>(b)].item<double>() << ", exact "
+              << static_cast<double>(want);
+        }
+      }
+  }
 }
 
 TEST(Flow, ArithmeticStaysFloat32ForHalfModels) {

@@ -40,7 +40,7 @@ TEST_F(FormatTest, RoundTripFloat16KeepsRoundedValuesExactly) {
   test::expect_equal(expected, back);
   auto in = h5::open_input(path("f16.h5"));
   EXPECT_EQ(h5::describe(in.file.get(), "/nodes/latent").dtype, "float16");
-  EXPECT_EQ(h5::describe(in.file.get(), "/nodes/log_prob").dtype, "float32");  // always float32
+  EXPECT_EQ(h5::describe(in.file.get(), "/nodes/log_prob").dtype, "float64");  // always float64 (format 1.2)
 }
 
 TEST_F(FormatTest, DatasetsAreChunkedCompressedAndChecksummed) {

@@ -90,7 +90,7 @@ TEST(Rollout, BranchingOneIsTheStepByStepPathOfOneTrajectory) {
   // The same path by hand: ODE trunk, two SDE steps with the node-path keys, ODE suffix.
   torch::NoGradGuard ng;
   const auto cond = p.encode({"two blue squares"});
-  auto key = root_key(11, 7, 0);
+  auto key = root_key(11, 0, 7, 0);
   auto x = keyed_normal(key, {3, 16, 16}).unsqueeze(0);
   auto vel = [&](const torch::Tensor& xs, std::size_t i) {
     const auto both = p.velocity(torch::cat({xs, xs}), torch::full({2}, c.sigmas[i], torch::kFloat),
@@ -173,6 +173,32 @@ TEST(Rollout, IndependentOfBatchSizeAndOfWhichPromptsShareAWave) {
   EXPECT_FALSE(sample_tree(p, p.encode(texts), {3, 4, 5}, 0, c, stopped, [](std::int64_t) { return false; }));
 }
 
+// Issue 15: the noise of a rollout depends on the iteration. With one seed and a fixed window,
+// iterations 0 and 1 used to sample bit-identical leaves.
+TEST(Rollout, NoiseIsKeyedByTheIteration) {
+  auto p = tiny_policy();
+  auto c = config(5, 1, {2, 2});
+  const std::vector<std::string> texts{"a red circle", "three squares"};
+  const auto a = run(p, texts, c);
+  c.iteration = 1;
+  const auto b = run(p, texts, c);
+  const auto b2 = run(p, texts, c);
+  EXPECT_NE(a.leaves.latent.data, b.leaves.latent.data);  // another iteration: other leaves
+  EXPECT_NE(a.nodes.noise_key, b.nodes.noise_key);
+  EXPECT_EQ(b.leaves.latent.data, b2.leaves.latent.data);  // the same iteration: the same leaves
+  EXPECT_EQ(b.nodes.noise_key, b2.nodes.noise_key);
+  // The stored root key is (seed, iteration, prompt id, root): the root's noise comes back from it.
+  EXPECT_EQ(b.nodes.noise_key[0], root_key(11, 1, 10, 0));
+  EXPECT_NE(root_key(11, 0, 10, 0), root_key(11, 1, 10, 0));
+  // Batching and waves still do not matter at iteration 1.
+  c.max_batch = 3;
+  format::Trajectory parts;
+  for (std::int64_t i = 0; i < 2; ++i)
+    ASSERT_TRUE(sample_tree(p, p.encode({texts[static_cast<std::size_t>(i)]}), {10 + i}, i, c, parts));
+  EXPECT_EQ(parts.nodes.noise_key, b.nodes.noise_key);
+  EXPECT_LT((rows(parts.leaves.latent) - rows(b.leaves.latent)).abs().max().item<double>(), 1e-4);
+}
+
 TEST(Rollout, VelocityIsStoredPerNode) {
   auto p = tiny_policy();
   auto c = config(4, 1, {2, 2});
@@ -197,10 +223,11 @@ TEST(Rollout, WindowRulesAndDynamicNoise) {
   EXPECT_EQ(window_start(w, 0, 10, 4, 1), 0);
   EXPECT_EQ(window_start(w, 24, 10, 4, 1), 0);
   EXPECT_EQ(window_start(w, 25, 10, 4, 1), 1);
-  EXPECT_EQ(window_start(w, 6 * 25, 10, 4, 1), 6);      // last start with l + d <= T
-  EXPECT_EQ(window_start(w, 7 * 25, 10, 4, 1), 0);      // rolled back
+  EXPECT_EQ(window_start(w, 5 * 25, 10, 4, 1), 5);      // last start with l + d <= T - 1
+  EXPECT_EQ(window_start(w, 6 * 25, 10, 4, 1), 0);      // rolled back (issue 15: was 6, ending on sigma = 0)
+  EXPECT_EQ(window_start(w, 7 * 25, 10, 4, 1), 1);
   w.overflow = "clamp";
-  EXPECT_EQ(window_start(w, 70 * 25, 10, 4, 1), 6);
+  EXPECT_EQ(window_start(w, 70 * 25, 10, 4, 1), 5);
   w = WindowSchedule{"progressive", 1, 2, 1, "rollback"};
   EXPECT_EQ(window_start(w, 3, 10, 4, 1), 1);  // starts 1, 3, 5: positions cycle
   w.rule = "fixed";
@@ -215,6 +242,19 @@ TEST(Rollout, WindowRulesAndDynamicNoise) {
   }
   EXPECT_EQ(seen.size(), 3u);
   EXPECT_THROW(window_start(WindowSchedule{"progressive", 8, 1, 1, "rollback"}, 0, 10, 4, 1), std::invalid_argument);
+  // Issue 15: no rule and no overflow rule ever puts a window step on the last step.
+  for (const std::string rule : {"progressive", "fixed", "random"})
+    for (const std::string overflow : {"rollback", "clamp"})
+      for (std::int64_t l0 = 0; l0 <= 5; ++l0)
+        for (std::int64_t stride = 1; stride <= 3; ++stride)
+          for (std::int64_t j = 0; j < 400; j += 7) {
+            const auto l = window_start(WindowSchedule{rule, l0, stride, 25, overflow}, j, 10, 4, 9);
+            ASSERT_LE(l + 4, 10 - 1) << rule << " " << overflow << " l0 " << l0 << " j " << j;
+            ASSERT_GE(l, l0);
+          }
+  // A window that would end on the last step does not fit at all.
+  EXPECT_THROW(window_start(WindowSchedule{"fixed", 6, 1, 25, "rollback"}, 0, 10, 4, 1), std::invalid_argument);
+  EXPECT_THROW(window_start(WindowSchedule{"progressive", 0, 1, 25, "clamp"}, 0, 4, 4, 1), std::invalid_argument);
   const auto a = dynamic_noise(0.7, 0.5, 4);
   ASSERT_EQ(a.size(), 4u);
   EXPECT_DOUBLE_EQ(a[0], 0.7);
@@ -239,7 +279,7 @@ TEST(Rollout, StoredTrunkStatesPrecedeTheSameTree) {
   EXPECT_EQ(full.nodes.step[2], 2);
   EXPECT_EQ(full.nodes.kind[1], format::NodeKind::trunk);
   const auto root = rows(full.nodes.latent)[0];
-  EXPECT_TRUE(torch::equal(root, keyed_normal(root_key(11, 10, 0), {3, 16, 16})));  // the initial noise
+  EXPECT_TRUE(torch::equal(root, keyed_normal(root_key(11, 0, 10, 0), {3, 16, 16})));  // the initial noise
   // Everything from the window's root on is the tree sampled without storing the trunk.
   std::vector<std::int64_t> kept;
   for (std::int64_t n = 0; n < static_cast<std::int64_t>(full.nodes.size()); ++n)

@@ -13,6 +13,7 @@
 #include "model/builtin_dit.hpp"
 #include "rollout/tree_sampler.hpp"
 #include "training/grpo.hpp"
+#include "test_util.hpp"
 
 using namespace treerpo;
 using namespace treerpo::training;
@@ -100,22 +101,24 @@ TEST(Training, SurrogateAndGradientMatchAFloat64ClosedForm) {
   s.loss.mean().backward();
   // float64 reference, element by element.
   double loss = 0;
-  std::int64_t clipped = 0;
+  std::int64_t clipped = 0, outside = 0;
   for (std::int64_t e = 0; e < E; ++e) {
     const double a = adv[e].item<double>(), rho = std::exp(lp64[e].item<double>() - old[e].item<double>());
     const double g = std::clamp(std::exp(eta * a), 0.5, 2.0);
     const double l = 1 - lo * g, h = 1 + hi * g;
     const double unclipped = -a * rho, bounded = -a * std::clamp(rho, l, h);
     loss += std::max(unclipped, bounded) / E;
-    clipped += rho < l || rho > h;
+    outside += rho < l || rho > h;
+    clipped += (a > 0 && rho > h) || (a < 0 && rho < l);  // clipping removes the gradient
     // d/dlp: the unclipped branch is active when it is the larger (ties only at the bounds).
     const double grad = unclipped >= bounded ? -a * rho / E : 0.0;
     EXPECT_NEAR(lp.grad()[e].item<double>(), grad, 1e-6 * std::abs(a) + 1e-9) << "edge " << e;
   }
   EXPECT_NEAR(s.loss.mean().item<double>(), loss, 1e-6);
   EXPECT_EQ(s.clipped.sum().item<std::int64_t>(), clipped);
+  EXPECT_EQ(s.outside.sum().item<std::int64_t>(), outside);
   EXPECT_GT(clipped, 10);  // the case exercises both branches
-  EXPECT_LT(clipped, E - 10);
+  EXPECT_LT(clipped, outside - 10);
 }
 
 TEST(Training, EtaZeroIsFixedClipping) {
@@ -239,4 +242,255 @@ TEST(Training, SlurmNodeListsAndLauncherEnvironments) {
   EXPECT_EQ(launch_from_environment({{"SLURM_NTASKS", "4"}, {"SLURM_PROCID", "0"}}).world, 1);
   EXPECT_THROW(launch_from_environment({{"RANK", "2"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "x"}}), UsageError);
   EXPECT_THROW(launch_from_environment({{"RANK", "x"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "x"}}), UsageError);
+}
+
+// ---- issue 15: the RL training signal ----
+namespace {
+void perturb(model::Policy& p, std::uint64_t seed) {  // off the zero-initialised output layers
+  torch::NoGradGuard g;
+  torch::manual_seed(seed);
+  for (auto& [name, t] : p.named_parameters()) t.add_(torch::randn_like(t) * 0.05);
+}
+
+std::vector<torch::Tensor> param_grads(const torch::Tensor& y, const std::vector<torch::Tensor>& params) {
+  auto g = torch::autograd::grad({y}, params, {}, /*retain_graph=*/true, false, /*allow_unused=*/true);
+  for (std::size_t i = 0; i < g.size(); ++i)
+    if (!g[i].defined()) g[i] = torch::zeros_like(params[i]);
+  return g;
+}
+
+double max_rel_difference(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, (a[i] - b[i]).abs().max().item<double>());
+    scale = std::max(scale, b[i].abs().max().item<double>());
+  }
+  return diff / std::max(scale, 1e-30);
+}
+}  // namespace
+
+// (5) With guidance g, the update's mean uses v_u + g (v_c - v_u): by default v_u is detached
+// (Flow-GRPO) and the gradient is g dv_c; --train-uncond gives g dv_c - (g - 1) dv_u. The values
+// are the sampler's, bit for bit, either way.
+TEST(Training, UnconditionalBranchIsDetachedByDefault) {
+  auto p = tiny_policy();
+  perturb(p, 21);
+  torch::manual_seed(22);
+  const auto x = torch::randn({3, 3, 16, 16});
+  const auto sigma = torch::full({3}, 0.6f);
+  const auto cond = p.encode({"a red circle", "two squares", "a cross"});
+  const auto params = p.trainable_parameters();
+  torch::Tensor sampler;
+  {
+    torch::NoGradGuard ng;
+    sampler = model::guided_velocity(p, x, sigma, cond, 3.0, 64);
+  }
+  // The two branches from one forward pass of the same rows, as the guided velocity makes it.
+  const auto both = p.velocity(torch::cat({x, x}), torch::cat({sigma, sigma}),
+                               model::Conditioning::cat({cond, p.null_conditioning(3, cond)}));
+  const auto g_c = param_grads(both.slice(0, 0, 3).sum(), params);
+  const auto g_u = param_grads(both.slice(0, 3, 6).sum(), params);
+  std::vector<torch::Tensor> want_detached, want_trained;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    want_detached.push_back(3.0 * g_c[i]);
+    want_trained.push_back(3.0 * g_c[i] - 2.0 * g_u[i]);
+  }
+  EXPECT_GT(max_rel_difference(want_detached, want_trained), 0.05);  // the modes differ here
+  for (const bool train_uncond : {false, true}) {
+    const auto v = training_velocity(p, x, sigma, cond, 3.0, 64, train_uncond);
+    EXPECT_TRUE(torch::equal(v.detach(), sampler)) << "train_uncond " << train_uncond;
+    const auto g = param_grads(v.sum(), params);
+    EXPECT_LT(max_rel_difference(g, train_uncond ? want_trained : want_detached), 1e-4) << "train_uncond " << train_uncond;
+  }
+  // guidance 1: the conditional velocity alone, with its gradient.
+  const auto v1 = training_velocity(p, x, sigma, cond, 1.0, 64, false);
+  EXPECT_TRUE(v1.requires_grad());
+}
+
+// (7) An edge counts as clipped only when clipping changes its gradient, as in PPO.
+TEST(Training, ClipFractionCountsOnlyEdgesWhoseGradientClippingRemoves) {
+  //                        above  above  above below below inside
+  const std::vector<double> rho{1.001, 1.001, 1.001, 0.999, 0.999, 1.00001};
+  const std::vector<float> a{1.0f, -1.0f, 0.0f, -1.0f, 1.0f, 1.0f};
+  auto old = torch::zeros({6}, torch::kDouble);
+  auto lp = torch::log(torch::tensor(rho, torch::kDouble)).requires_grad_(true);
+  const auto s = clipped_surrogate(lp, old, torch::tensor(a), 0.0, 1e-4, 1e-4);
+  const std::vector<bool> clipped{true, false, false, true, false, false};
+  const std::vector<bool> outside{true, true, true, true, true, false};
+  s.loss.sum().backward();
+  for (std::int64_t e = 0; e < 6; ++e) {
+    EXPECT_EQ(s.clipped[e].item<bool>(), clipped[static_cast<std::size_t>(e)]) << "edge " << e;
+    EXPECT_EQ(s.outside[e].item<bool>(), outside[static_cast<std::size_t>(e)]) << "edge " << e;
+    // The definition is the gradient's: zero exactly where clipped (or A = 0).
+    const bool zero = lp.grad()[e].item<double>() == 0.0;
+    EXPECT_EQ(zero, clipped[static_cast<std::size_t>(e)] || a[static_cast<std::size_t>(e)] == 0.0f) << "edge " << e;
+  }
+}
+
+// (6) A non-finite reward is a data error naming the file and the dataset, not an internal error.
+TEST(Training, NonFiniteRewardNamesFileAndDataset) {
+  auto p = tiny_policy();
+  auto t = scored_rollout(p);
+  t.rewards[0].values[5] = NAN;
+  try {
+    train(p, t, RlConfig{});
+    FAIL() << "no error";
+  } catch (const DataError& e) {
+    EXPECT_EQ(e.exit_code(), ExitCode::data);
+    EXPECT_NE(std::string(e.what()).find("scored: /rewards/red: leaf 5 is nan"), std::string::npos) << e.what();
+  }
+}
+
+// The best leaf of LayerTuning follows the advantage settings recorded in the file (its reward
+// subset, weights, std ddof, eps), not the defaults.
+TEST(Training, BestLeafUsesTheRecordedAdvantageSettings) {
+  auto p = tiny_policy();
+  auto t = scored_rollout(p);
+  format::Reward a{"a", 1.0, "{}", {}}, b{"b", 1.0, "{}", {}};
+  for (std::size_t g = 0; g < t.leaves.size(); ++g) {
+    a.values.push_back(static_cast<float>(g % 4));              // leaf 3 of a prompt is best
+    b.values.push_back(static_cast<float>(3 - g % 4) * 10.0f);  // leaf 0 is best
+  }
+  t.rewards = {a, b};
+  // The defaults (both rewards, equal weights): the normalised rewards cancel, no winner.
+  t.advantages->settings = "{}";
+  for (const auto& best : best_leaves(t, "x")) EXPECT_NEAR(best.advantage, 0.0, 1e-6);
+  // advantage --reward a --std sample --eps 0: leaf 3, A* = 1.5 / sample std of {0, 1, 2, 3}.
+  t.advantages->settings = R"({"aggregate":"advantage","std":"sample","eps":0,"min_std":1e-6,"clip":5,"weights":{"a":1}})";
+  const auto best = best_leaves(t, "x");
+  ASSERT_EQ(best.size(), 3u);
+  for (std::size_t prompt = 0; prompt < 3; ++prompt) {
+    EXPECT_EQ(t.leaves.prompt[static_cast<std::size_t>(best[prompt].leaf)], static_cast<std::int64_t>(prompt));
+    EXPECT_EQ(best[prompt].leaf % 4, 3);
+    EXPECT_NEAR(best[prompt].advantage, 1.5 / std::sqrt(5.0 / 3.0), 1e-9);
+  }
+  // Population std (ddof 0) with Flow-GRPO's eps: another A*.
+  t.advantages->settings = R"({"std":"population","eps":1e-4,"weights":{"a":1}})";
+  EXPECT_NEAR(best_leaves(t, "x")[0].advantage, 1.5 / (std::sqrt(1.25) + 1e-4), 1e-9);
+  t.advantages->settings = R"({"std":"ddof2"})";
+  EXPECT_THROW(best_leaves(t, "x"), DataError);
+}
+
+// Each loss term's gradient is reported apart: norms, and shares of the total that sum to 1.
+TEST(Training, EachLossTermsGradientNormAndShareAreReported) {
+  auto p = tiny_policy(), q = tiny_policy();
+  perturb(p, 5);
+  perturb(q, 5);
+  const auto t = scored_rollout(p);
+  RlConfig c;
+  c.minibatch = 8;
+  c.lambda = 0.5;
+  std::vector<MinibatchMetrics> seen;
+  train(p, t, c, {}, 0, &seen);
+  ASSERT_EQ(seen.size(), 3u);
+  for (const auto& m : seen) {
+    EXPECT_GT(m.grad_norm_grpo, 0.0);
+    EXPECT_GT(m.grad_norm_sft, 0.0);
+    EXPECT_EQ(m.grad_norm_kl, -1.0);
+    EXPECT_TRUE(std::isnan(m.grad_share_kl));
+    EXPECT_NEAR(m.grad_share_grpo + m.grad_share_sft, 1.0, 1e-9);
+    // |g| is the norm of the sum of the two terms' gradients.
+    EXPECT_LE(m.grad_norm, (m.grad_norm_grpo + m.grad_norm_sft) * (1 + 1e-5));
+    EXPECT_GE(m.grad_norm, std::fabs(m.grad_norm_grpo - m.grad_norm_sft) * (1 - 1e-5));
+  }
+  // GRPO alone: its norm is the total's, its share 1.
+  c.objective = "grpo";
+  seen.clear();
+  train(q, t, c, {}, 0, &seen);
+  for (const auto& m : seen) {
+    EXPECT_NEAR(m.grad_norm_grpo, m.grad_norm, 1e-5 * m.grad_norm);
+    EXPECT_NEAR(m.grad_share_grpo, 1.0, 1e-9);
+    EXPECT_EQ(m.grad_norm_sft, -1.0);
+  }
+}
+
+// (3) Both log-probability reductions replay with |rho - 1| < 1e-6 through a trajectory file,
+// at 3x32x32 and 16x64x64 latents. The stand-in policy's velocity is elementwise, so that it is the
+// same bits in any batch: what is measured is the log-probability's own computation and storage
+// (a float32 /nodes/log_prob alone would give ~1e-4 and ~3e-3 under `sum`). A real model adds its
+// own non-reproducibility across batchings, which `sum` multiplies by C x H x W (see update(1)).
+namespace {
+class ElementwisePolicy : public model::Policy {
+ public:
+  explicit ElementwisePolicy(std::vector<std::int64_t> shape) : shape_(std::move(shape)) {
+    w_ = torch::full({1}, 0.8f).requires_grad_(true);
+    b_ = torch::full({1}, -0.3f).requires_grad_(true);
+  }
+  std::string kind() const override { return "elementwise"; }
+  torch::Tensor velocity(const torch::Tensor& x, const torch::Tensor& sigma, const model::Conditioning& c) override {
+    const auto s = sigma.to(torch::kFloat).view({-1, 1, 1, 1});
+    const auto t = c.tokens.to(torch::kFloat).select(1, 0).view({-1, 1, 1, 1}) * 0.01f;
+    return torch::tanh(x) * w_ + b_ * s + t;
+  }
+  model::Conditioning encode(const std::vector<std::string>& prompts) const override {
+    model::Conditioning c;
+    c.tokens = torch::arange(static_cast<std::int64_t>(prompts.size())).view({-1, 1}) + 1;
+    return c;
+  }
+  bool reads_text() const override { return true; }
+  model::Conditioning null_conditioning(std::int64_t batch, const model::Conditioning&) const override {
+    model::Conditioning c;
+    c.tokens = torch::zeros({batch, 1}, torch::kLong);
+    return c;
+  }
+  std::vector<std::int64_t> latent_shape() const override { return shape_; }
+  void place(const model::Placement&) override {}
+  model::Placement placement() const override { return {}; }
+  std::vector<std::pair<std::string, torch::Tensor>> named_parameters() const override { return {{"w", w_}, {"b", b_}}; }
+  void save(const std::string&, bool, const std::map<std::string, torch::Tensor>&,
+            const std::map<std::string, std::string>&) const override {}
+
+ private:
+  std::vector<std::int64_t> shape_;
+  torch::Tensor w_, b_;
+};
+}  // namespace
+
+TEST(Training, BothReductionsReplayWithinOneMillionthThroughAFile) {
+  const std::string dir = test::temp_dir();
+  for (const auto& [size, channels] : {std::pair<std::int64_t, std::int64_t>{32, 3}, {64, 16}})
+    for (const auto reduction : {flow::Reduction::mean, flow::Reduction::sum})
+      for (const double guidance : {1.0, 3.0}) {
+        ElementwisePolicy p({channels, size, size});
+        rollout::SamplerConfig c;
+        c.sigmas = flow::shifted_sigmas(4, 3.0);
+        c.window_start = 0;
+        c.branching = {2, 2};
+        c.noise_levels = rollout::dynamic_noise(0.7, 0.5, 2);
+        c.reduction = reduction;
+        c.guidance = guidance;
+        c.images = false;
+        c.seed = 1;
+        format::Trajectory t;
+        t.prompts.text = {"a red circle", "two squares"};
+        t.prompts.id = {0, 1};
+        ASSERT_TRUE(rollout::sample_tree(p, p.encode(t.prompts.text), t.prompts.id, 0, c, t));
+        auto& r = t.rollout;
+        r.sigmas = c.sigmas;
+        r.steps = 4;
+        r.depth = 2;
+        r.branching = c.branching;
+        r.window_start = 0;
+        r.noise_levels = c.noise_levels;
+        r.logprob_reduction = flow::reduction_name(reduction);
+        r.latent_shape = {channels, size, size};
+        r.settings = "{\"guidance\": " + std::to_string(guidance) + "}";
+        format::Reward reward{"r", 1.0, "{}", {}};
+        for (std::size_t g = 0; g < t.leaves.size(); ++g) reward.values.push_back(static_cast<float>(g % 3));
+        t.rewards = {reward};
+        format::Advantages adv{"tree", "{}", {}};
+        for (std::size_t n = 0; n < t.nodes.size(); ++n)
+          adv.edge.push_back(t.nodes.parent[n] < 0 ? NAN : (n % 2 ? 0.5f : -0.5f));
+        t.advantages = adv;
+        const std::string path = dir + "/replay.h5";
+        test::write_file(path, t);
+        const auto back = test::read_file(path);
+        RlConfig rc;
+        rc.minibatch = 100;  // every edge in the replayed minibatch
+        double replay = -1;
+        train(p, back, rc, {}, 0, nullptr, &replay);
+        EXPECT_GE(replay, 0.0);
+        EXPECT_LT(replay, 1e-6) << flow::reduction_name(reduction) << " " << channels << "x" << size << "x" << size
+                                << " guidance " << guidance;
+      }
 }

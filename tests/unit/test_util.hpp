@@ -65,9 +65,10 @@ inline format::Trajectory read_file(const std::string& path) {
 }
 
 // Bitwise float equality that treats NaN == NaN.
-inline void expect_same(const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+template <typename T>
+inline void expect_same(const std::vector<T>& a, const std::vector<T>& b, const char* what) {
   ASSERT_EQ(a.size(), b.size()) << what;
-  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << what;
+  EXPECT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(T)), 0) << what;
 }
 
 inline void expect_equal(const format::Trajectory& a, const format::Trajectory& b) {
