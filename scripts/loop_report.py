@@ -92,6 +92,12 @@ def main():
                   f"difference {c['difference']:+.3f}, {100 * c['confidence']:.0f}% CI "
                   f"[{c['ci_low']:+.3f}, {c['ci_high']:+.3f}], p = {c['p_value']:.2g} "
                   f"({c['prompts']} prompts: {c['better']} better, {c['worse']} worse)")
+        if "judge" in e["policy"]:  # the judge shares no decision with the rewards
+            for label, j in (("renders", e["renders"]["judge"]), ("base", e["policy"]["judge"]),
+                             ("final", e["compare"]["judge"])):
+                print(f"held-out judge {label}: foreground {j['foreground']['mean']:.3f}, count match "
+                      f"{j['count_match']['mean']:.3f}, diversity {j['diversity']['mean']:.3f}, "
+                      f"duplicates {j['duplicate_rate']['mean']:.3f}")
 
 
 if __name__ == "__main__":

@@ -28,13 +28,13 @@ import json; j = json.load(open('info.json'))
 assert j['kind'] == 'builtin-dit' and j['latent_shape'] == [3, 32, 32] and j['parameters'] > 0, j
 " && pass || fail "info fields"
 treerpo-model export --policy m.safetensors --trainable '^final_' -o final.safetensors -q && pass || fail "export"
-"$PYTHON" "$SRC/tests/unit/read_safetensors.py" final.safetensors final_out.weight:48,32 final_mod.bias:64 >/dev/null \
+"$PYTHON" "$SRC/tests/unit/read_safetensors.py" final.safetensors final_out.weight:256,32 final_mod.bias:64 >/dev/null \
   && pass || fail "exported tensors"
 run_case missing 66 'nope\.safetensors' -- treerpo-model info --policy nope.safetensors
 printf 'junk' >junk.bin
 run_case junk 65 'junk\.bin: not a policy' -- treerpo-model info --policy junk.bin
 run_case no-match 64 "matches no parameter" -- treerpo-model export --policy m.safetensors --trainable zzz -o z.safetensors
-run_case seed-info 64 '--seed applies to init only' -- treerpo-model info --policy m.safetensors --seed 2
+run_case seed-info 64 '--seed applies to init and probe only' -- treerpo-model info --policy m.safetensors --seed 2
 run_case bad-config 64 'width must be a multiple of heads' -- treerpo-model init --width 30 --heads 4 -o b.safetensors
 [ ! -e z.safetensors ] && [ ! -e b.safetensors ] && pass || fail "failed runs left outputs"
 finish

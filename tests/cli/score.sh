@@ -52,7 +52,7 @@ run_case no-program 66 'no-such-program' -- score --reward-process no-such-progr
 run_case no-reward 64 'no reward' -- score r.h5 -o x.h5
 run_case unknown-reward 64 'pickscore' -- score --reward pickscore r.h5 -o x.h5
 [ ! -e x.h5 ] && pass || fail "a failed score left x.h5"
-pgrep -f example_reward_process >/dev/null && fail "a reward process was left running" || pass
+pgrep -f "example_reward_process.py --sleep 5" >/dev/null && fail "a reward process was left running" || pass
 # A latent-space rollout (synthetic, 4x8x8, no images) is scored through --decoder.
 treerpo-synth --count 2 --depth 2 --latent-shape 4,8,8 --no-images --seed 3 -o lat.h5 -q
 run_case no-decoder 64 'give --decoder' -- score --reward brightness lat.h5 -o x.h5

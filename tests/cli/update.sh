@@ -18,7 +18,7 @@ assert all(set(r) == {'step', 'loss', 'lr', 'grad_norm', 'samples_per_s'} for r 
 assert rows[0]['lr'] < rows[1]['lr']  # warmup
 PY
 # The loss falls on a small data set.
-update --policy base.safetensors d.h5 --steps 60 --batch-size 16 --lr 2e-3 --seed 1 --metrics long.jsonl -o long.safetensors -q
+update --policy base.safetensors d.h5 --steps 150 --batch-size 16 --lr 2e-3 --seed 1 --metrics long.jsonl -o long.safetensors -q
 "$PYTHON" -c "
 import json
 rows = [json.loads(l) for l in open('long.jsonl')]

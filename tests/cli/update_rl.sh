@@ -4,11 +4,12 @@
 # inputs and options, and data parallelism: two processes on loopback equal one process, and a
 # rank that never joins or dies makes the other fail within its timeout instead of hanging.
 source "$(dirname "$0")/lib.sh"
-# The shipped base model: its leaves differ in reward, so the advantages (and gradients) are not 0.
+# The shipped base model, scored by brightness and saturation (continuous): its leaves differ in
+# reward, so the advantages (and gradients) are not 0.
 cp "$SRC/models/shapes-base.safetensors" base.safetensors
 printf '%s\n' "a red circle" "two blue squares" "a green triangle above a red circle" > p.txt
 tree-rollout --policy base.safetensors --prompts p.txt --steps 5 --depth 2 --guidance 3 --seed 4 --threads 1 -o r.h5 -q
-score --reward shapes --reward shapes-partial:0.5 r.h5 -o s.h5 -q
+score --reward brightness --reward saturation:0.5 r.h5 -o s.h5 -q
 advantage s.h5 -o a.h5 -q
 before=$(sha256sum a.h5)
 common=(a.h5 --minibatch 8 --threads 1 --lr 1e-3)
@@ -30,7 +31,7 @@ assert sum(r['edges'] for r in mb) == 36
 assert all({'loss_grpo', 'loss_sft', 'loss_kl', 'lambda', 'ratio_dev', 'clip_fraction', 'approx_kl', 'grad_norm'} <= set(r) for r in mb)
 assert mb[-1]['ratio_dev'] > mb[0]['ratio_dev']  # the weights moved
 assert summary['update'] and summary['objective'] == 'layertuning' and summary['lambda'] == 0.1, summary
-assert set(summary['rewards']) == {'shapes', 'shapes-partial'} and summary['replay_max_ratio_dev'] < 1e-5, summary
+assert set(summary['rewards']) == {'brightness', 'saturation'} and summary['replay_max_ratio_dev'] < 1e-5, summary
 # Issue 15: each loss term's gradient norm and share at every optimizer step, shares summing to 1.
 assert mb[0]['grad_norm_grpo'] > 0, mb[0]  # later minibatches may have every edge clipped
 for r in mb:
@@ -110,9 +111,9 @@ assert rows[0]['loss_kl'] == 0 and rows[-1]['loss_kl'] > 0, rows
 # Issue 15: a non-finite reward is bad data naming the file and the dataset (was exit 70).
 "$PYTHON" -c "
 import h5py, shutil; shutil.copy('a.h5', 'nan.h5')
-with h5py.File('nan.h5', 'r+') as f: v = f['rewards/shapes']; x = v[:]; x[1] = float('nan'); v[...] = x
+with h5py.File('nan.h5', 'r+') as f: v = f['rewards/brightness']; x = v[:]; x[1] = float('nan'); v[...] = x
 "
-run_case nan-reward 65 'nan.h5: /rewards/shapes: leaf 1 is nan \(a finite reward expected\)' -- \
+run_case nan-reward 65 'nan.h5: /rewards/brightness: leaf 1 is nan \(a finite reward expected\)' -- \
   update --policy base.safetensors nan.h5 -o x.safetensors
 # Issue 15: health checks. Advantages all 0: a warning recorded in the metrics and provenance,
 # or with --strict-health a refusal (exit 65, no checkpoint).

@@ -388,7 +388,7 @@ TEST(Training, EachLossTermsGradientNormAndShareAreReported) {
     EXPECT_GT(m.grad_norm_sft, 0.0);
     EXPECT_EQ(m.grad_norm_kl, -1.0);
     EXPECT_TRUE(std::isnan(m.grad_share_kl));
-    EXPECT_NEAR(m.grad_share_grpo + m.grad_share_sft, 1.0, 1e-9);
+    EXPECT_NEAR(m.grad_share_grpo + m.grad_share_sft, 1.0, 1e-6);  // float32 gradients
     // |g| is the norm of the sum of the two terms' gradients.
     EXPECT_LE(m.grad_norm, (m.grad_norm_grpo + m.grad_norm_sft) * (1 + 1e-5));
     EXPECT_GE(m.grad_norm, std::fabs(m.grad_norm_grpo - m.grad_norm_sft) * (1 - 1e-5));
@@ -399,7 +399,7 @@ TEST(Training, EachLossTermsGradientNormAndShareAreReported) {
   train(q, t, c, {}, 0, &seen);
   for (const auto& m : seen) {
     EXPECT_NEAR(m.grad_norm_grpo, m.grad_norm, 1e-5 * m.grad_norm);
-    EXPECT_NEAR(m.grad_share_grpo, 1.0, 1e-9);
+    EXPECT_NEAR(m.grad_share_grpo, 1.0, 1e-6);
     EXPECT_EQ(m.grad_norm_sft, -1.0);
   }
 }
