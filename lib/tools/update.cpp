@@ -56,7 +56,7 @@ struct UpdateOptions {
 
 // SFT-only and RL-only options: given with the other kind of objective they are refused.
 const std::vector<std::string> kSftOnly{"--steps", "--batch-size", "--lr-schedule", "--warmup", "--cond-dropout",
-                                        "--timestep-sampling"};
+                                        "--timestep-sampling", "--ema"};
 const std::vector<std::string> kRlOnly{"--minibatch", "--epochs", "--clip-low", "--clip-high", "--eta", "--lambda",
                                        "--lambda-schedule", "--lambda-iterations", "--sft-target", "--sft-data",
                                        "--sft-batch", "--layer-weights", "--no-advantage-weighting", "--iteration",
@@ -492,6 +492,7 @@ int run_sft(UpdateOptions& o, cli::Context& ctx, const std::string& output, Inpu
         state.step = t.value("step", std::int64_t{0});
         state.tensors = b->extras();
         if (!ctx.seed_given) ctx.seed = std::stoull(t.value("seed", std::string("0")));
+        if (!cli::on_command_line(ctx, "--ema")) cfg.ema_decay = t.value("ema", 0.0);
         log::info("resuming SFT at step " + std::to_string(state.step) + " (seed " + std::to_string(ctx.seed) + ")");
       }
     }
@@ -511,10 +512,11 @@ int run_sft(UpdateOptions& o, cli::Context& ctx, const std::string& output, Inpu
   });
   progress.finish();
   const nlohmann::json training{{"objective", "sft"}, {"step", state.step}, {"seed", std::to_string(ctx.seed)},
-                                {"steps", cfg.steps}};
+                                {"steps", cfg.steps}, {"ema", cfg.ema_decay}};
   {
     signals::AllowPublish publish;  // the checkpoint a stop asks for must be written
     const auto provenance = ctx.provenance_record(in.records);
+    if (o.weights_only && cfg.ema_decay > 0) training::load_moving_average(*policy, state);
     if (o.weights_only) policy->save(output, ctx.force, {}, {{"provenance", provenance}});
     else policy->save(output, ctx.force, state.tensors, {{"provenance", provenance}, {"training", training.dump()}});
     if (!o.export_path.empty()) policy->export_safetensors(o.export_path, /*trainable_only=*/true, ctx.force);
@@ -566,6 +568,9 @@ cli::ToolSpec update_spec() {
         ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     app.add_option("--timestep-sampling", c.timestep_sampling, "SFT: uniform or logit-normal sigma")
         ->check(CLI::IsMember({"uniform", "logit-normal"}))->capture_default_str();
+    app.add_option("--ema", c.ema_decay, "SFT: keep a moving average of the weights with this decay (e.g. 0.999) in "
+                   "the checkpoint; --weights-only writes the average; 0 = none")
+        ->check(CLI::Range(0.0, 1.0))->capture_default_str();
     // RL.
     app.add_option("--minibatch", r.minibatch, "RL: trainable edges per minibatch (over all ranks)")
         ->check(CLI::PositiveNumber)->capture_default_str();

@@ -53,6 +53,21 @@ double learning_rate(const SftConfig& c, std::int64_t step) {
   return c.lr;
 }
 
+double ema_decay_at(double decay, std::int64_t steps_done) {
+  const auto n = static_cast<double>(steps_done);
+  return std::min(decay, (1.0 + n) / (10.0 + n));
+}
+
+void load_moving_average(model::Policy& policy, const OptimizerState& state) {
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, p] : policy.named_parameters()) {
+    if (!p.requires_grad()) continue;
+    const auto it = state.tensors.find("ema." + name);
+    if (it == state.tensors.end()) throw UsageError("the training state keeps no moving average of " + name);
+    p.copy_(it->second);
+  }
+}
+
 OptimizerState train_sft(model::Policy& policy, const SftConfig& c, const format::Prompts& prompts,
                          const format::ByteArray& images, OptimizerState state,
                          const std::function<bool(const StepMetrics&)>& on_step) {
@@ -71,6 +86,14 @@ OptimizerState train_sft(model::Policy& policy, const SftConfig& c, const format
   for (const auto& [name, p] : policy.named_parameters())
     if (p.requires_grad()) params.emplace_back(name, p);
   Optimizer opt(params, AdamWSettings{c.lr, c.weight_decay, c.beta1, c.beta2}, state);
+  // The moving average of the weights (DiT samples from one), resumed where the state has it.
+  std::vector<torch::Tensor> average;
+  if (c.ema_decay > 0)
+    for (const auto& [name, p] : params) {
+      const auto it = state.tensors.find("ema." + name);
+      average.push_back(it != state.tensors.end() ? it->second.to(p.device(), p.scalar_type()).clone()
+                                                  : p.detach().clone());
+    }
 
   const std::int64_t end = c.until < 0 ? c.steps : std::min(c.until, c.steps);
   const std::int64_t B = c.batch_size;
@@ -111,6 +134,11 @@ OptimizerState train_sft(model::Policy& policy, const SftConfig& c, const format
     const double norm = opt.clip_grad_norm(c.grad_clip);
     opt.step();
     ++step;
+    if (!average.empty()) {
+      torch::NoGradGuard no_grad;
+      const double d = ema_decay_at(c.ema_decay, step);
+      for (std::size_t k = 0; k < average.size(); ++k) average[k].mul_(d).add_(params[k].second.detach(), 1.0 - d);
+    }
     StepMetrics m;
     m.step = step;
     m.loss = loss_sum;
@@ -121,7 +149,9 @@ OptimizerState train_sft(model::Policy& policy, const SftConfig& c, const format
     if (on_step && !on_step(m)) break;
   }
 
-  return opt.state(step);
+  auto out = opt.state(step);
+  for (std::size_t k = 0; k < average.size(); ++k) out.tensors["ema." + params[k].first] = average[k];
+  return out;
 }
 
 }  // namespace treerpo::training

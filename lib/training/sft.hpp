@@ -29,6 +29,7 @@ struct SftConfig {
   double grad_clip = 1.0;              ///< max global grad norm; 0 = off
   double cond_dropout = 0.1;           ///< probability of the null prompt (for CFG)
   std::string timestep_sampling = "uniform";  ///< uniform | logit-normal
+  double ema_decay = 0;                ///< decay of the weights' moving average; 0 = none kept
   std::uint64_t seed = 0;
 };
 
@@ -50,9 +51,18 @@ struct StepMetrics {
   double loss = 0, lr = 0, grad_norm = 0, samples_per_s = 0;
 };
 
+/// Decay of the moving average after `steps_done` optimizer steps: min(decay, (1 + n) / (10 + n)),
+/// so that the random initial weights fade within the first steps.
+double ema_decay_at(double decay, std::int64_t steps_done);
+
+/// Copies the moving average that `state` carries ("ema.<param>") into the policy's parameters;
+/// throws if the state holds none for a trainable parameter.
+void load_moving_average(model::Policy& policy, const OptimizerState& state);
+
 /// Runs SFT from `state.step` to min(until, steps). `images` [N, H, W, 3] uint8 with texts;
 /// `on_step` gets metrics after each optimizer step and returns false to stop early (a signal).
-/// Returns the state to store with the weights.
+/// With `ema_decay` > 0 the state also carries the weights' moving average ("ema.<param>"),
+/// resumed from `state` where present. Returns the state to store with the weights.
 OptimizerState train_sft(model::Policy& policy, const SftConfig& config, const format::Prompts& prompts,
                          const format::ByteArray& images, OptimizerState state,
                          const std::function<bool(const StepMetrics&)>& on_step);

@@ -10,6 +10,15 @@ update --policy half.safetensors "${common[@]}" -o resumed.safetensors -q && pas
 digest() { treerpo-model info --policy "$1" --json | "$PYTHON" -c "import json,sys; print(json.load(sys.stdin)['digest'])"; }
 [ "$(digest full.safetensors)" = "$(digest resumed.safetensors)" ] && pass || fail "resumed run differs from the uninterrupted one"
 [ "$(digest full.safetensors)" != "$(digest base.safetensors)" ] && pass || fail "training changed nothing"
+# --ema: --weights-only writes the moving average, which differs from the live weights; a resumed
+# run takes the decay from the checkpoint and writes the same average as an uninterrupted one.
+update --policy base.safetensors "${common[@]}" --seed 3 --ema 0.9 --weights-only -o ema-full.safetensors -q \
+  && pass || fail "update --ema"
+update --policy base.safetensors "${common[@]}" --seed 3 --ema 0.9 --until 3 -o ema-half.safetensors -q \
+  && update --policy ema-half.safetensors "${common[@]}" --weights-only -o ema-resumed.safetensors -q \
+  && pass || fail "update --ema resumed"
+[ "$(digest ema-full.safetensors)" = "$(digest ema-resumed.safetensors)" ] && pass || fail "resumed average differs"
+[ "$(digest ema-full.safetensors)" != "$(digest full.safetensors)" ] && pass || fail "average equals the live weights"
 "$PYTHON" - <<'PY' && pass || fail "metrics"
 import json
 rows = [json.loads(l) for l in open('m.jsonl')]

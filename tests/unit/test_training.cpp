@@ -13,6 +13,7 @@
 #include "model/builtin_dit.hpp"
 #include "rollout/tree_sampler.hpp"
 #include "training/grpo.hpp"
+#include "training/sft.hpp"
 #include "test_util.hpp"
 
 using namespace treerpo;
@@ -493,4 +494,49 @@ TEST(Training, BothReductionsReplayWithinOneMillionthThroughAFile) {
         EXPECT_LT(replay, 1e-6) << flow::reduction_name(reduction) << " " << channels << "x" << size << "x" << size
                                 << " guidance " << guidance;
       }
+}
+
+// The moving average of SFT follows avg_n = d_n avg_{n-1} + (1 - d_n) w_n with
+// d_n = min(decay, (1 + n) / (10 + n)), from avg_0 = the initial weights (float64 reference over
+// the weights after each step), and a run resumed from its state equals an uninterrupted one.
+TEST(Training, SftMovingAverageFollowsItsRecurrenceAndResumes) {
+  format::Prompts prompts;
+  prompts.text = {"a red circle", "two blue squares", "a green cross", "a yellow triangle"};
+  prompts.id = {0, 1, 2, 3};
+  format::ByteArray images{{4, 16, 16, 3}, std::vector<std::uint8_t>(4 * 16 * 16 * 3)};
+  for (std::size_t i = 0; i < images.data.size(); ++i) images.data[i] = static_cast<std::uint8_t>((i * 37) % 251);
+  SftConfig c;
+  c.steps = 4;
+  c.batch_size = 2;
+  c.lr = 1e-2;
+  c.ema_decay = 0.6;
+  c.seed = 9;
+
+  auto p = tiny_policy();
+  std::map<std::string, torch::Tensor> reference;  // float64, by parameter name
+  for (const auto& [name, w] : p.named_parameters()) reference[name] = w.detach().to(torch::kDouble).clone();
+  const auto state = train_sft(p, c, prompts, images, {}, [&](const StepMetrics& m) {
+    const double d = std::min(0.6, (1.0 + static_cast<double>(m.step)) / (10.0 + static_cast<double>(m.step)));
+    EXPECT_DOUBLE_EQ(ema_decay_at(0.6, m.step), d);
+    for (const auto& [name, w] : p.named_parameters())
+      reference[name] = d * reference[name] + (1 - d) * w.detach().to(torch::kDouble);
+    return true;
+  });
+  for (const auto& [name, w] : p.named_parameters()) {
+    ASSERT_TRUE(state.tensors.count("ema." + name)) << name;
+    EXPECT_LT((state.tensors.at("ema." + name).to(torch::kDouble) - reference[name]).abs().max().item<double>(), 1e-6)
+        << name;
+  }
+
+  auto q = tiny_policy();
+  c.until = 2;
+  auto half = train_sft(q, c, prompts, images, {}, nullptr);
+  c.until = -1;
+  half = train_sft(q, c, prompts, images, half, nullptr);
+  for (const auto& [name, w] : p.named_parameters())
+    EXPECT_TRUE(torch::equal(half.tensors.at("ema." + name), state.tensors.at("ema." + name))) << name;
+
+  load_moving_average(q, half);
+  for (const auto& [name, w] : q.named_parameters())
+    EXPECT_TRUE(torch::equal(w, state.tensors.at("ema." + name))) << name;
 }
