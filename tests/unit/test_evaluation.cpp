@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "evaluation/bitmap_font.hpp"
+#include "evaluation/denoising_probe.hpp"
 #include "evaluation/image_grid.hpp"
 #include "evaluation/ode_sampler.hpp"
 #include "evaluation/paired_stats.hpp"
@@ -212,4 +213,22 @@ TEST(ImageRewards, NamesAndSharedDetection) {
   EXPECT_DOUBLE_EQ(s[2][1], shapes::brightness(truth));
   EXPECT_THROW(scoring::score_images({"pickscore"}, {truth}, {"x"}), std::invalid_argument);
   EXPECT_THROW(scoring::score_images({"shapes"}, {truth}, {}), std::invalid_argument);
+}
+
+// The denoising probe against a closed form: for the model that knows x0 = a, the one-step
+// prediction x_s - s v is a at every sigma whatever the noise, so the MSE to a render r is
+// mean((a - r)^2), 0 when the render is a.
+TEST(DenoisingProbe, OneStepPredictionOfAKnownTargetModel) {
+  const auto a = torch::linspace(-0.9, 0.9, 48).view({3, 4, 4});
+  KnownTargetPolicy policy(a);
+  auto renders = torch::stack({a, a.flip(0) * 0.5});
+  const auto r = denoising_probe(policy, renders, policy.encode({"x", "y"}), {0.3, 0.6, 0.9}, 7);
+  ASSERT_EQ(r.mse.size(), 3u);
+  const double expected = (a - renders).pow(2).mean().item<double>();
+  for (std::size_t k = 0; k < 3; ++k) EXPECT_NEAR(r.mse[k], expected, 1e-6) << r.sigmas[k];
+  ASSERT_EQ(r.predictions.size(), 3u);
+  EXPECT_EQ(r.predictions[0].size(), 2u);
+  const auto exact = denoising_probe(policy, a.unsqueeze(0), policy.encode({"x"}), {0.5}, 7);
+  EXPECT_LT(exact.mse[0], 1e-12);
+  EXPECT_THROW(denoising_probe(policy, renders, policy.encode({"x", "y"}), {1.5}, 7), std::invalid_argument);
 }
