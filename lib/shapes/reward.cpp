@@ -357,9 +357,33 @@ ShapesScore score_spec(const PromptSpec& spec, const std::vector<Detection>& fou
   // The faithful-image rewards: exactly the named objects, every component counted.
   const auto wanted = named_objects(spec);
   s.strict = exactly_the_objects(spec, wanted, found) ? 1.0 : 0.0;
-  const double f1 = 2.0 * maximum_matching(wanted, found) / static_cast<double>(wanted.size() + found.size());
+  s.named = static_cast<int>(wanted.size());
+  s.matched = maximum_matching(wanted, found);
+  const double f1 = 2.0 * s.matched / static_cast<double>(wanted.size() + found.size());
   s.partial = spec.relation ? (2 * f1 + (some_pair_related(spec, found) ? 1.0 : 0.0)) / 3 : f1;
   return s;
+}
+
+const char* strict_failure_name(StrictFailure f) {
+  switch (f) {
+    case StrictFailure::none: return "none";
+    case StrictFailure::unparsed: return "unparsed";
+    case StrictFailure::unrecognised: return "unrecognised";
+    case StrictFailure::count: return "count";
+    case StrictFailure::match: return "match";
+    case StrictFailure::relation: return "relation";
+  }
+  return "?";
+}
+
+StrictFailure strict_failure(const ShapesScore& score, const std::vector<Detection>& found) {
+  if (!score.parsed) return StrictFailure::unparsed;
+  if (score.strict > 0) return StrictFailure::none;
+  for (const auto& d : found)
+    if (!d.recognised) return StrictFailure::unrecognised;
+  if (static_cast<int>(found.size()) != score.named) return StrictFailure::count;
+  if (score.matched < score.named) return StrictFailure::match;
+  return StrictFailure::relation;
 }
 
 ShapesScore score_shapes(const std::string& prompt, const Image& image) {

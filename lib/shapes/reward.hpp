@@ -65,7 +65,21 @@ struct ShapesScore {
   double partial = 0;
   double geneval = 0;                 ///< 1 when every GenEval clause holds
   double geneval_partial = 0;         ///< fraction of GenEval clauses that hold
+  int named = 0;                      ///< objects the prompt names
+  int matched = 0;                    ///< M: the maximum matching of named objects to components
 };
+
+/// Why an image is not strictly correct: the first of these that applies, in this order.
+enum class StrictFailure {
+  none,          ///< it is (strict = 1)
+  unparsed,      ///< the prompt is not of the grammar
+  unrecognised,  ///< some component is not a recognised object (fit, size or colour)
+  count,         ///< all recognised, but not as many components as named objects
+  match,         ///< as many, but shapes or colours do not pair up with the named objects
+  relation,      ///< the objects are right, their position relation is not
+};
+const char* strict_failure_name(StrictFailure f);
+StrictFailure strict_failure(const ShapesScore& score, const std::vector<Detection>& found);
 
 /// Scores an image against a prompt of the grammar.
 ShapesScore score_shapes(const std::string& prompt, const Image& image);

@@ -11,7 +11,11 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "format/dataset_file.hpp"
+#include "format/samples_file.hpp"
+#include "h5/dataset.hpp"
+#include "h5/io.hpp"
 #include "shapes/dataset.hpp"
+#include "shapes/explain.hpp"
 
 namespace treerpo::tools {
 namespace {
@@ -19,7 +23,106 @@ struct ShapesOptions {
   std::string split = "train";
   std::size_t count = 600;
   int image_size = 32;
+  std::string input;             // explain: a samples or data set file
+  std::string images = "policy";  // explain: which checkpoint's images of a samples file
+  bool per_image = false;
 };
+
+std::string fixed(double v, int digits = 3) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.*f", digits, v);
+  return b;
+}
+
+// The (prompt, image) pairs of a samples file (one checkpoint's) or of a data set file.
+std::vector<std::pair<std::string, shapes::Image>> explain_inputs(const ShapesOptions& o, std::string& what) {
+  h5::InputFile file = h5::open_input(o.input);
+  const auto kind = h5::attr_string(file.file.get(), "treerpo_format", file.name);
+  std::vector<std::pair<std::string, shapes::Image>> out;
+  auto add = [&](const std::vector<std::string>& texts, std::uint64_t H, std::uint64_t W, const std::vector<std::uint8_t>& rgb) {
+    const std::size_t n = static_cast<std::size_t>(H * W * 3);
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      shapes::Image im{static_cast<int>(H), static_cast<int>(W), {}};
+      im.rgb.assign(rgb.begin() + static_cast<std::ptrdiff_t>(i * n), rgb.begin() + static_cast<std::ptrdiff_t>((i + 1) * n));
+      out.emplace_back(texts[i], std::move(im));
+    }
+  };
+  if (kind && *kind == format::kSamplesFormatName) {
+    const auto s = format::read_samples(file);
+    for (const auto& c : s.checkpoints)
+      if (c.name == o.images) {
+        add(s.text, c.height, c.width, c.rgb);
+        what = o.images + " images of " + file.name + " (" + c.path + ")";
+        return out;
+      }
+    throw DataError(file.name + ": /" + o.images + "/images: no such checkpoint in this samples file (--images)");
+  }
+  if (kind && *kind == format::kDatasetFormatName) {
+    if (o.images != "policy") throw UsageError("--images applies to samples files; " + file.name + " is a data set");
+    const auto d = format::read_dataset(file);
+    add(d.prompts.text, d.images.shape.at(1), d.images.shape.at(2), d.images.data);
+    what = "rendered images of the data set " + file.name;
+    return out;
+  }
+  throw DataError(file.name + ": treerpo_format is '" + kind.value_or("") +
+                  "', expected 'samples' (evaluate --samples-out) or 'dataset' (treerpo-shapes dataset)");
+}
+
+std::string explain_text(const std::vector<shapes::ExplainedImage>& all, const shapes::ExplainSummary& s,
+                         const std::string& what, bool per_image) {
+  std::string t = std::to_string(s.images) + " " + what + "\n";
+  t += "strict " + fixed(s.strict) + "  partial " + fixed(s.partial) + "  geneval " + fixed(s.geneval) + "\n";
+  t += "per image: " + fixed(s.named_per_image, 2) + " objects named, " + fixed(s.components_per_image, 2) +
+       " components found\n";
+  t += "why strict fails (the first reason that applies; share of the images):\n";
+  const std::pair<const char*, const char*> reasons[] = {
+      {"unrecognised", "a component is not a recognised object (fit, size or colour)"},
+      {"count", "all recognised, but not as many as the named objects"},
+      {"match", "as many, but shapes or colours do not pair with the named objects"},
+      {"relation", "the right objects in the wrong relative position"},
+      {"unparsed", "the prompt is not of the shapes grammar"},
+      {"none", "strict: exactly the prompt's objects"}};
+  for (const auto& [name, why] : reasons) {
+    const auto it = s.failures.find(name);
+    const double share = it == s.failures.end() || s.images == 0 ? 0.0 : static_cast<double>(it->second) / static_cast<double>(s.images);
+    char line[160];
+    std::snprintf(line, sizeof line, "  %-13s %6.3f  %s\n", name, share, why);
+    t += line;
+  }
+  t += "components: " + std::to_string(s.components) + ", recognised " + std::to_string(s.recognised) +
+       "; unrecognised: template fit below " + fixed(shapes::kMinFit, 2) + " " + std::to_string(s.low_fit) +
+       ", size out of range " + std::to_string(s.bad_size) + ", off the palette " + std::to_string(s.off_palette) + "\n";
+  if (s.fit_quantiles.size() == 3)
+    t += "template fit of the palette components: 10 % " + fixed(s.fit_quantiles[0]) + ", median " +
+         fixed(s.fit_quantiles[1]) + ", 90 % " + fixed(s.fit_quantiles[2]) + "\n";
+  if (per_image)
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      const auto& e = all[i];
+      t += std::to_string(i) + "\t" + shapes::strict_failure_name(e.failure) + "\t" + e.prompt + "\t";
+      for (std::size_t k = 0; k < e.found.size(); ++k) {
+        const auto& d = e.found[k];
+        if (k) t += "; ";
+        t += d.in_palette ? std::string(shapes::color_name(d.color)) + " " + shapes::shape_name(d.shape) : std::string("off-palette");
+        t += " fit " + fixed(d.fit, 2) + " size " + fixed(d.size, 1) + (d.recognised ? "" : " (unrecognised)");
+      }
+      t += "\n";
+    }
+  return t;
+}
+
+nlohmann::json explain_json(const shapes::ExplainSummary& s, const std::string& what) {
+  return {{"what", what},
+          {"images", s.images},
+          {"strict", s.strict},
+          {"partial", s.partial},
+          {"geneval", s.geneval},
+          {"named_per_image", s.named_per_image},
+          {"components_per_image", s.components_per_image},
+          {"failures", s.failures},
+          {"components", {{"total", s.components}, {"recognised", s.recognised}, {"low_fit", s.low_fit},
+                          {"bad_size", s.bad_size}, {"off_palette", s.off_palette}}},
+          {"fit_quantiles", s.fit_quantiles}};
+}
 
 void write_text(const std::string& output, const std::string& text, bool force) {
   if (output == "-") {
@@ -48,7 +151,26 @@ cli::ToolSpec shapes_spec() {
     dataset->add_option("--split", o->split, "train or heldout")->check(CLI::IsMember({"train", "heldout"}))->capture_default_str();
     dataset->add_option("--count", o->count, "Samples, balanced over the six task kinds")->capture_default_str();
     dataset->add_option("--image-size", o->image_size, "Image side in pixels")->check(CLI::Range(16, 512))->capture_default_str();
-    return [o, &output, prompts, dataset](cli::Context& ctx) -> int {
+    auto* explain = app.add_subcommand("explain", "Why images pass or fail the shapes reward: the first failing "
+                                       "reason per image and the detector's components, summed");
+    explain->add_option("input", o->input, "A samples file (what evaluate writes for an external judge) or a data set file")->required();
+    explain->add_option("--images", o->images, "Which checkpoint's images of a samples file: policy or compare")
+        ->check(CLI::IsMember({"policy", "compare"}))->capture_default_str();
+    explain->add_flag("--per-image", o->per_image, "Also list every image's failure and components");
+    return [o, &output, prompts, dataset, explain](cli::Context& ctx) -> int {
+      if (explain->parsed()) {
+        if (cli::on_command_line(ctx, "--seed")) throw UsageError("--seed applies to dataset only");
+        std::string what;
+        const auto inputs = explain_inputs(*o, what);
+        std::vector<shapes::ExplainedImage> all;
+        for (const auto& [prompt, image] : inputs) all.push_back(shapes::explain_image(prompt, image));
+        const auto summary = shapes::summarise(all);
+        if (ctx.json) {  // JSON on stdout; the text only to an -o file
+          std::printf("%s\n", explain_json(summary, what).dump(2).c_str());
+        }
+        if (!ctx.json || output != "-") write_text(output, explain_text(all, summary, what, o->per_image), ctx.force);
+        return 0;
+      }
       const auto split = shapes::parse_split(o->split);
       if (prompts->parsed()) {
         if (cli::on_command_line(ctx, "--seed")) throw UsageError("--seed applies to dataset only");

@@ -30,6 +30,10 @@ PY
 evaluate --policy a.safetensors "${common[@]}" --compare b.safetensors --guidance 2 --samples-out s.h5 -q >/dev/null \
   && pass || fail "--samples-out"
 treerpo-inspect s.h5 | grep -q "treerpo samples 1.0" && pass || fail "inspect samples: $(treerpo-inspect s.h5 2>&1)"
+treerpo-shapes explain s.h5 --images compare --json | "$PYTHON" -c "
+import json, sys; j = json.load(sys.stdin)
+assert j['images'] == 12 and sum(j['failures'].values()) == 12 and j['failures'].get('unparsed') == 3, j
+" && pass || fail "explain a samples file"
 treerpo-inspect --json s.h5 | "$PYTHON" -c "
 import json, sys; j = json.load(sys.stdin)
 assert j['counts'] == {'items': 12, 'prompts': 4} and [c['group'] for c in j['checkpoints']] == ['policy', 'compare']

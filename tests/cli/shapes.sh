@@ -25,6 +25,17 @@ train = set(open('train.txt').read().split('\n'))
 assert all(t in train for t in f['prompts/text'].asstr()[:])
 PY
 treerpo-inspect d.h5 >/dev/null 2>err.txt; [ $? = 65 ] && grep -q "treerpo_format is 'dataset'" err.txt && pass || fail "inspect names the format: $(cat err.txt)"
+# explain: renders are exactly their prompts' objects; per image one line; the wrong kinds of file.
+treerpo-shapes explain d.h5 --json | "$PYTHON" -c "
+import json, sys; j = json.load(sys.stdin)
+assert j['strict'] == 1.0 and j['failures'] == {'none': j['images']}, j
+assert j['components']['recognised'] == j['components']['total'] and j['fit_quantiles'][0] >= 0.7, j
+" && pass || fail "explain renders"
+[ "$(treerpo-shapes explain d.h5 --per-image | grep -c $'^[0-9]*\tnone\t')" = "$(treerpo-shapes explain d.h5 --json | "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)["images"])')" ] \
+  && pass || fail "explain --per-image"
+run_case explain-compare 64 '--images applies to samples files' -- treerpo-shapes explain d.h5 --images compare
+treerpo-synth --count 1 -o t.h5 -q
+run_case explain-kind 65 "t\.h5: treerpo_format is 'trajectory', expected 'samples'" -- treerpo-shapes explain t.h5
 run_case bad-split 64 'split' -- treerpo-shapes dataset --split test -o x.h5
 run_case seed-prompts 64 '--seed applies to dataset only' -- treerpo-shapes prompts --seed 3
 finish

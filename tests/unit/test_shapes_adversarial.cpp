@@ -10,6 +10,7 @@
 
 #include "core/rng.hpp"
 #include "shapes/dataset.hpp"
+#include "shapes/explain.hpp"
 #include "shapes/reward.hpp"
 
 using namespace treerpo;
@@ -290,4 +291,32 @@ TEST(ShapesDetector, OffPaletteJunkIsAComponent) {
   ASSERT_EQ(found.size(), before + 1);
   EXPECT_TRUE(std::any_of(found.begin(), found.end(), [](const Detection& d) { return !d.in_palette; }));
   EXPECT_EQ(score_shapes("a red circle", img).strict, 0.0);
+}
+
+// explain's first failing reason, on renders scored against their own and other prompts.
+TEST(ShapesExplain, FirstFailingReasonInOrder) {
+  auto img = background(32, 1);
+  paint(img, palette(Color::red), [](double x, double y) { return x >= 12 && x < 16 && y >= 12 && y < 16; });
+  EXPECT_EQ(explain_image("a red square", img).failure, StrictFailure::unrecognised);  // a 4x4 speck
+
+  const auto samples = make_samples(Split::heldout, 60, 32, 5);
+  std::size_t checked = 0;
+  for (const auto& s : samples) {
+    if (s.spec.kind != TaskKind::single_object || s.spec.objects[0].color) continue;
+    const auto shape = s.spec.objects[0].shape;
+    const auto other = shape == Shape::circle ? "a square" : "a circle";
+    EXPECT_EQ(explain_image(s.text, s.image).failure, StrictFailure::none) << s.text;
+    EXPECT_EQ(explain_image(other, s.image).failure, StrictFailure::match) << s.text;
+    EXPECT_EQ(explain_image(std::string("two ") + shape_plural(shape), s.image).failure, StrictFailure::count)
+        << s.text;
+    EXPECT_EQ(explain_image("a purple elephant", s.image).failure, StrictFailure::unparsed);
+    ++checked;
+  }
+  EXPECT_GT(checked, 0u);
+  const auto summary = summarise({explain_image("a red square", img), explain_image("a purple elephant", img)});
+  EXPECT_EQ(summary.images, 2u);
+  EXPECT_EQ(summary.failures.at("unrecognised"), 1u);
+  EXPECT_EQ(summary.components, 2u);
+  EXPECT_EQ(summary.recognised, 0u);
+  EXPECT_EQ(summary.bad_size + summary.low_fit, 2u);
 }
