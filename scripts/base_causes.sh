@@ -27,7 +27,7 @@ row() {  # name checkpoint
   p=$("$BIN/treerpo-model" probe --policy "$2" --count 64 --json | /usr/bin/python3 -c \
       "import json,sys; print(' '.join('%.4f' % r['mse'] for r in json.load(sys.stdin)['probe']))")
   [ -f "$C/$1-eval.json" ] || "$BIN/evaluate" --policy "$2" --prompts "$C/heldout.txt" --samples 2 --steps 20 \
-      --guidance 3 --threads 1 --grid "$C/$1-grid.png" --report "$C/$1-eval.json" --force -q
+      --guidance 3 --threads 1 --grid "$C/$1-grid.png" --report "$C/$1-eval.json" --force -q >/dev/null
   /usr/bin/python3 - "$1" "$C/$1-eval.json" "$p" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[2]))['policy']
