@@ -380,11 +380,17 @@ cli::ToolSpec evaluate_spec() {
           for (const auto& r : o->rewards) {
             const auto& m = report["policy"]["metrics"][r];
             const double a = kind.empty() ? m["mean"].get<double>() : m["per_kind"][kind]["mean"].get<double>();
-            std::string cell = std::to_string(a).substr(0, 5);
+            // Rounded to 3 decimals (not truncated: rewards can be negative or above 1).
+            auto fixed3 = [](double v) {
+              char b[32];
+              std::snprintf(b, sizeof b, "%.3f", v);
+              return std::string(b);
+            };
+            std::string cell = fixed3(a);
             if (runs.size() > 1) {
               const auto& c = report["compare"]["metrics"][r];
               const double b = kind.empty() ? c["mean"].get<double>() : c["per_kind"][kind]["mean"].get<double>();
-              cell += " -> " + std::to_string(b).substr(0, 5);
+              cell += " -> " + fixed3(b);
             }
             std::printf("  %*s", static_cast<int>(std::max<std::size_t>(r.size(), cell.size())), cell.c_str());
           }
