@@ -8,7 +8,7 @@ packages=(
   g++ cmake make pkg-config ccache git
   libtorch-dev libgloo-dev libcli11-dev libhdf5-dev libzstd-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev libopenblas0-pthread libpng-dev
-  hdf5-tools python3 python3-h5py python3-numpy python3-jsonschema
+  hdf5-tools python3 python3-h5py python3-numpy python3-jsonschema python3-torch
   slurm-wlm munge
 )
 

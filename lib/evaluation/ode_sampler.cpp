@@ -24,8 +24,9 @@ torch::Tensor initial_noise(std::uint64_t seed, std::int64_t prompt_id, std::int
 torch::Tensor sample_ode(model::Policy& policy, const model::Conditioning& cond, const std::vector<SampleItem>& items,
                          const OdeSamplerConfig& c, const std::function<bool(std::size_t)>& on_wave) {
   if (c.max_batch < 1) throw std::invalid_argument("max batch must be >= 1");
-  const auto sigmas = flow::shifted_sigmas(c.steps, c.shift);
   const auto shape = policy.latent_shape();
+  const auto sigmas = flow::schedule_sigmas(c.schedule, c.steps, c.shift,
+                                            shape.size() == 3 ? (shape[1] / 2) * (shape[2] / 2) : 0);
   const auto device = policy.placement().device;
   // Waves of samples bound the memory of states; each step's model calls are chunked further.
   const auto wave = std::max<std::int64_t>(1, c.guidance != 1.0 ? c.max_batch / 2 : c.max_batch);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "flow/schedule.hpp"
 #include "model/policy.hpp"
 #include "shapes/render.hpp"
 
@@ -16,6 +17,7 @@ namespace treerpo::evaluation {
 struct OdeSamplerConfig {
   std::int64_t steps = 20;      ///< Euler steps from sigma = 1 to 0
   double shift = 3.0;           ///< schedule shift (ALGORITHM.md section 1)
+  flow::Schedule schedule = flow::Schedule::shifted;
   double guidance = 1.0;        ///< CFG scale w: v_u + w (v_c - v_u); 1 = conditional only
   std::int64_t max_batch = 128; ///< model rows per forward pass (CFG counts two per sample)
   std::uint64_t seed = 0;

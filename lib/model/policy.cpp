@@ -89,6 +89,7 @@ Conditioning conditioning_for(const Policy& policy, const format::Prompts& promp
   c.hidden = rows(*prompts.conditioning);
   if (prompts.mask) c.mask = rows(*prompts.mask).to(torch::kBool);
   if (prompts.pooled) c.pooled = rows(*prompts.pooled);
+  policy.check_conditioning(c, source);
   return c;
 }
 
@@ -123,11 +124,37 @@ std::vector<std::string> Policy::trainable_names() const {
   return out;
 }
 
+std::string exported_name(const std::string& name, const ExportNames& names) {
+  std::string out = name;
+  if (!names.strip_prefix.empty()) {
+    if (out.compare(0, names.strip_prefix.size(), names.strip_prefix) != 0)
+      throw UsageError("parameter " + name + " does not start with the prefix to strip, '" + names.strip_prefix + "'");
+    out.erase(0, names.strip_prefix.size());
+  }
+  if (names.peft) {
+    static const std::regex adapter(R"(\.(lora_A|lora_B|lora_embedding_A|lora_embedding_B|lora_magnitude_vector)\.[^.]+\.)");
+    out = std::regex_replace(out, adapter, ".$1.");
+  }
+  return out;
+}
+
 void Policy::export_safetensors(const std::string& path, bool trainable_only, bool force) const {
+  export_safetensors(path, trainable_only, force, ExportNames{});
+}
+
+void Policy::export_safetensors(const std::string& path, bool trainable_only, bool force,
+                                const ExportNames& names) const {
   std::map<std::string, torch::Tensor> tensors;
-  for (const auto& [name, p] : named_parameters())
-    if (!trainable_only || p.requires_grad()) tensors[name] = p;
-  write_tensors(path, tensors, {{"treerpo_policy_kind", kind()}, {"treerpo_policy_digest", digest()}}, force);
+  for (const auto& [name, p] : named_parameters()) {
+    if (trainable_only && !p.requires_grad()) continue;
+    const auto renamed = exported_name(name, names);
+    if (!tensors.emplace(renamed, p).second)
+      throw UsageError("two parameters would be exported as " + renamed + " (the renaming is ambiguous)");
+  }
+  std::map<std::string, std::string> metadata{{"treerpo_policy_kind", kind()}, {"treerpo_policy_digest", digest()}};
+  if (!names.strip_prefix.empty()) metadata["treerpo_stripped_prefix"] = names.strip_prefix;
+  if (names.peft) metadata["treerpo_names"] = "peft";
+  write_tensors(path, tensors, metadata, force);
 }
 
 std::string Policy::digest() const {

@@ -37,6 +37,18 @@ struct Placement {
   torch::ScalarType dtype = torch::kFloat;
 };
 
+/// How exported parameter names are rewritten for the module they will be loaded into:
+/// `strip_prefix` (e.g. "net.transformer.", a wrapper's path) is removed from every name, and
+/// `peft` drops the adapter name after lora_A / lora_B ("...to_q.lora_A.default.weight" ->
+/// "...to_q.lora_A.weight"), as peft's get_peft_model_state_dict and diffusers' LoRA files do.
+struct ExportNames {
+  std::string strip_prefix;
+  bool peft = false;
+};
+
+/// `name` rewritten by `names`. \throws UsageError when it lacks the prefix to strip
+std::string exported_name(const std::string& name, const ExportNames& names);
+
 class Policy {
  public:
   virtual ~Policy() = default;
@@ -73,8 +85,19 @@ class Policy {
                     const std::map<std::string, std::string>& metadata = {}) const = 0;
 
   /// Exports parameters as safetensors with their module names (trainable ones only when
-  /// `trainable_only`), e.g. to publish tuned weights.
+  /// `trainable_only`), renamed by `names`, e.g. to publish tuned weights.
+  /// \throws UsageError when a name lacks the prefix to strip or two names collide
+  void export_safetensors(const std::string& path, bool trainable_only, bool force,
+                          const ExportNames& names) const;
   void export_safetensors(const std::string& path, bool trainable_only, bool force) const;
+
+  /// The timestep the model takes ("sigma" or "1000sigma") and what it returns ("velocity" or
+  /// "negative_velocity", which the policy negates), as resolved at load.
+  virtual std::string timestep_convention() const { return "sigma"; }
+  virtual std::string output_sign() const { return "velocity"; }
+  /// Refuses conditioning this policy cannot take, naming `source` (the prompt file) and the
+  /// dataset. \throws DataError
+  virtual void check_conditioning(const Conditioning& /*c*/, const std::string& /*source*/) const {}
 
   /// "sha256:..." of every parameter's name, dtype, shape and bytes, in name order: which
   /// weights made a file.

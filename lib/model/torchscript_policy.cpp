@@ -16,6 +16,28 @@ std::string string_attr(const torch::jit::Module& m, const char* name) {
   const auto v = m.attr(name);
   return v.isString() ? v.toStringRef() : "";
 }
+
+std::string shape_text(const torch::Tensor& t) {
+  if (!t.defined()) return "none";
+  std::string s = "[";
+  for (std::int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
+  return s + "]";
+}
+
+// The line of a TorchScript interpreter error that says what failed (its last "...Error: " line;
+// the rest is a traceback of the module's Python source).
+std::string cause_of(const std::string& what) {
+  std::string cause;
+  std::size_t begin = 0;
+  while (begin < what.size()) {
+    const auto end = std::min(what.find('\n', begin), what.size());
+    const auto line = what.substr(begin, end - begin);
+    const auto at = line.find("Error: ");
+    if (at != std::string::npos && line.find_first_of(" ") > at) cause = line.substr(at + 7);
+    begin = end + 1;
+  }
+  return cause.empty() ? what.substr(0, what.find('\n')) : cause;
+}
 }  // namespace
 
 TorchScriptPolicy::TorchScriptPolicy(const std::string& path, const PolicyOptions& options) : path_(path) {
@@ -54,7 +76,68 @@ TorchScriptPolicy::TorchScriptPolicy(const std::string& path, const PolicyOption
   }
   if (latent_shape_.size() != 3)
     throw UsageError(path + ": latent shape unknown: give C,H,W or export the module with a treerpo_latent_shape attribute");
+  if (module_.hasattr("treerpo_text_shape") && module_.attr("treerpo_text_shape").isIntList()) {
+    text_shape_ = module_.attr("treerpo_text_shape").toIntVector();
+    if (text_shape_.size() != 2) throw DataError(path + ": attribute treerpo_text_shape must be [tokens, dim]");
+  }
+  if (module_.hasattr("treerpo_pooled_dim") && module_.attr("treerpo_pooled_dim").isInt())
+    pooled_dim_ = module_.attr("treerpo_pooled_dim").toInt();
   place(options.placement);
+  if (placement_.dtype != torch::kFloat) check_forward_runs();
+}
+
+void TorchScriptPolicy::check_forward_runs() {
+  if (text_shape_.empty() || (takes_pooled_ && pooled_dim_ <= 0)) return;  // sizes unknown until the prompts come
+  torch::NoGradGuard no_grad;
+  Conditioning c;
+  c.hidden = torch::zeros({1, text_shape_[0], text_shape_[1]});
+  if (takes_pooled_) c.pooled = torch::zeros({1, pooled_dim_});
+  std::vector<std::int64_t> shape{1};
+  shape.insert(shape.end(), latent_shape_.begin(), latent_shape_.end());
+  velocity(torch::zeros(shape), torch::full({1}, 0.5), c);
+}
+
+void TorchScriptPolicy::check_conditioning(const Conditioning& c, const std::string& source) const {
+  if (!text_shape_.empty() && c.hidden.defined() &&
+      (c.hidden.dim() != 3 || c.hidden.size(1) != text_shape_[0] || c.hidden.size(2) != text_shape_[1]))
+    throw DataError(source + ": /prompts/conditioning: embeddings " + shape_text(c.hidden) + " but " + path_ +
+                    " takes [P, " + std::to_string(text_shape_[0]) + ", " + std::to_string(text_shape_[1]) +
+                    "] (its treerpo_text_shape)");
+  if (takes_pooled_ && !c.pooled.defined())
+    throw DataError(source + ": /prompts/pooled: missing; the forward of " + path_ + " takes a pooled embedding");
+  if (takes_pooled_ && pooled_dim_ > 0 && (c.pooled.dim() != 2 || c.pooled.size(1) != pooled_dim_))
+    throw DataError(source + ": /prompts/pooled: " + shape_text(c.pooled) + " but " + path_ + " takes [P, " +
+                    std::to_string(pooled_dim_) + "] (its treerpo_pooled_dim)");
+}
+
+DataError TorchScriptPolicy::forward_failure(const std::string& cause, const std::vector<torch::jit::IValue>& inputs) const {
+  const std::string dtype = placement_.dtype == torch::kBFloat16 ? "bfloat16"
+                            : placement_.dtype == torch::kHalf   ? "float16"
+                                                                 : "float32";
+  std::string hint;
+  if (placement_.dtype != torch::kFloat &&
+      (cause.find("dtype") != std::string::npos || cause.find("scalar type") != std::string::npos))
+    hint = "; the archive was likely traced in float32, and a trace freezes .to(dtype) calls: trace it in " + dtype +
+           " (or use type_as in the module)";
+  else if (cause.find("shape") != std::string::npos || cause.find("size") != std::string::npos)
+    hint = "; check the prompt file's embedding sizes against the model's text encoder";
+  return DataError(path_ + ": forward failed in " + dtype + " on latents " + shape_text(inputs[0].toTensor()) +
+                   ", embeddings " + shape_text(inputs[2].toTensor()) +
+                   (takes_pooled_ ? ", pooled " + shape_text(inputs[3].toTensor()) : std::string()) + ": " + cause + hint);
+}
+
+torch::Tensor TorchScriptPolicy::forward(std::vector<torch::jit::IValue> inputs) {
+  try {
+    auto out = module_.forward(inputs);
+    if (!out.isTensor()) throw DataError(path_ + ": forward did not return a tensor");
+    return out.toTensor();
+  } catch (const Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw forward_failure(cause_of(e.what_without_backtrace()), inputs);
+  } catch (const std::exception& e) {  // the interpreter's own errors
+    throw forward_failure(cause_of(e.what()), inputs);
+  }
 }
 
 torch::Tensor TorchScriptPolicy::velocity(const torch::Tensor& x, const torch::Tensor& sigma, const Conditioning& c) {
@@ -67,9 +150,7 @@ torch::Tensor TorchScriptPolicy::velocity(const torch::Tensor& x, const torch::T
     if (!c.pooled.defined()) throw UsageError(path_ + ": forward takes a pooled embedding; the prompt file has no /prompts/pooled");
     inputs.emplace_back(c.pooled.to(d, placement_.dtype));
   }
-  auto out = module_.forward(inputs);
-  if (!out.isTensor()) throw DataError(path_ + ": forward did not return a tensor");
-  auto v = out.toTensor();
+  auto v = forward(std::move(inputs));
   if (v.sizes() != x.sizes()) throw DataError(path_ + ": forward returned a tensor of another shape than the latents");
   return negate_ ? -v : v;
 }
@@ -83,6 +164,8 @@ Conditioning TorchScriptPolicy::null_conditioning(std::int64_t batch, const Cond
   Conditioning c;
   if (like.hidden.defined()) c.hidden = torch::zeros({batch, like.hidden.size(1), like.hidden.size(2)}, like.hidden.options());
   if (like.pooled.defined()) c.pooled = torch::zeros({batch, like.pooled.size(1)}, like.pooled.options());
+  // The mask is not passed to forward; it is kept so that null and prompt rows concatenate.
+  if (like.mask.defined()) c.mask = torch::ones({batch, like.mask.size(1)}, like.mask.options());
   return c;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <torch/script.h>
 
+#include "core/error.hpp"
 #include "model/policy.hpp"
 
 namespace treerpo::model {
@@ -30,8 +31,19 @@ class TorchScriptPolicy : public Policy {
 
   bool timestep_is_1000_sigma() const { return timestep_1000_; }
   bool negates_output() const { return negate_; }
+  std::string timestep_convention() const override { return timestep_1000_ ? "1000sigma" : "sigma"; }
+  std::string output_sign() const override { return negate_ ? "negative_velocity" : "velocity"; }
+  /// Refuses embeddings of other sizes than the archive declares (treerpo_text_shape [L, D],
+  /// treerpo_pooled_dim) and a missing pooled embedding that forward takes.
+  void check_conditioning(const Conditioning& c, const std::string& source) const override;
 
  private:
+  // One forward on zeros in the placement's dtype, when the archive declares its text shape:
+  // a trace in float32 freezes .to(dtype) calls and fails in bfloat16 only when it runs.
+  void check_forward_runs();
+  torch::Tensor forward(std::vector<torch::jit::IValue> inputs);
+  DataError forward_failure(const std::string& cause, const std::vector<torch::jit::IValue>& inputs) const;
+
   std::string path_;
   mutable torch::jit::Module module_;
   Placement placement_;
@@ -39,6 +51,8 @@ class TorchScriptPolicy : public Policy {
   bool negate_ = false;
   bool takes_pooled_ = false;
   std::vector<std::int64_t> latent_shape_;
+  std::vector<std::int64_t> text_shape_;  ///< [L, D] as declared, or empty
+  std::int64_t pooled_dim_ = 0;           ///< as declared, or 0
 };
 
 }  // namespace treerpo::model

@@ -164,6 +164,11 @@ cli::ToolSpec evaluate_spec() {
     auto& s = o->sampler;
     app.add_option("--steps", s.steps, "ODE steps from noise to image")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--shift", s.shift, "Schedule shift")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--schedule", s.schedule, "Sigma schedule: shifted (this suite's), sd3 or flux (diffusers' pipelines)")
+        ->transform(CLI::CheckedTransformer(std::map<std::string, flow::Schedule>{{"shifted", flow::Schedule::shifted},
+                                                                                 {"sd3", flow::Schedule::sd3},
+                                                                                 {"flux", flow::Schedule::flux}}))
+        ->default_str("shifted");
     app.add_option("--guidance", s.guidance, "Classifier-free guidance scale (1 = conditional only)")->capture_default_str();
     app.add_option("--samples", o->samples, "Samples (seeds) per prompt")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--max-batch", s.max_batch, "Model rows per forward pass (a guided sample takes two)")
@@ -248,6 +253,7 @@ cli::ToolSpec evaluate_spec() {
       report["schema_version"] = 1;
       report["prompts"] = {{"path", prompts_name}, {"count", P}};
       report["sampling"] = {{"steps", o->sampler.steps},       {"shift", o->sampler.shift},
+                            {"schedule", flow::schedule_name(o->sampler.schedule)},
                             {"guidance", o->sampler.guidance}, {"samples_per_prompt", o->samples},
                             {"seed", std::to_string(o->sampler.seed)}, {"sampler", "ode-euler"}};
       report["rewards"] = o->rewards;

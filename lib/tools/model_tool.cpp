@@ -23,6 +23,7 @@ struct ModelOptions {
   std::string vocabulary;  ///< file: one word per line ("" = the shapes grammar's words)
   PolicyCliOptions policy;
   std::string trainable;   ///< regex of trainable parameters (info: count them; export: select them)
+  model::ExportNames export_names;
   std::int64_t probe_count = 16;
   std::vector<double> probe_sigmas{0.3, 0.6, 0.9};
   std::string probe_grid;
@@ -93,6 +94,8 @@ nlohmann::ordered_json describe(const model::Policy& p) {
   j["trainable_parameters"] = trainable;
   j["latent_shape"] = p.latent_shape();
   j["digest"] = p.digest();
+  j["timestep_convention"] = p.timestep_convention();
+  j["output"] = p.output_sign();
   if (const auto* b = dynamic_cast<const model::BuiltinPolicy*>(&p)) {
     j["config"] = nlohmann::json::parse(b->config().to_json());
     j["vocabulary_size"] = b->tokenizer().size();
@@ -108,10 +111,12 @@ void print_info(const nlohmann::ordered_json& j, bool json) {
     std::printf("%s\n", j.dump(2).c_str());
     return;
   }
-  std::printf("kind: %s\nparameters: %lld (%lld trainable)\nlatent shape: %s\ndigest: %s\n",
+  std::printf("kind: %s\nparameters: %lld (%lld trainable)\nlatent shape: %s\ndigest: %s\n"
+              "timestep: %s\noutput: %s\n",
               j["kind"].get<std::string>().c_str(), static_cast<long long>(j["parameters"].get<std::int64_t>()),
               static_cast<long long>(j["trainable_parameters"].get<std::int64_t>()), j["latent_shape"].dump().c_str(),
-              j["digest"].get<std::string>().c_str());
+              j["digest"].get<std::string>().c_str(), j["timestep_convention"].get<std::string>().c_str(),
+              j["output"].get<std::string>().c_str());
   if (!j["flops_per_sample"].is_null())
     std::printf("forward FLOPs per sample: %.4g\nconfig: %s\nvocabulary: %zu words\n", j["flops_per_sample"].get<double>(),
                 j["config"].dump().c_str(), j["vocabulary_size"].get<std::size_t>());
@@ -149,6 +154,11 @@ cli::ToolSpec model_spec() {
     auto* exp = app.add_subcommand("export", "Export a policy's parameters as safetensors with their module names");
     add_policy_options(*exp, o->policy, /*required=*/true);
     exp->add_option("--trainable", o->trainable, "Export only the parameters whose names match this regular expression");
+    exp->add_option("--strip-prefix", o->export_names.strip_prefix,
+                    "Remove this prefix (a wrapper's module path, e.g. net.transformer.) from every exported name");
+    exp->add_flag("--peft-names", o->export_names.peft,
+                  "Drop the adapter name after lora_A/lora_B (...lora_A.default.weight -> ...lora_A.weight), as peft "
+                  "and diffusers LoRA files name them");
     auto* probe = app.add_subcommand("probe", "Denoising probe: held-out renders noised to sigma, the model's one-step "
                                      "prediction x0_hat = x_sigma - sigma v, its MSE per sigma and a grid");
     add_policy_options(*probe, o->policy, /*required=*/true);
@@ -190,7 +200,7 @@ cli::ToolSpec model_spec() {
       }
       (void)exp;
       cli::check_stdout_free(ctx, output);
-      policy->export_safetensors(output, /*trainable_only=*/!o->trainable.empty(), ctx.force);
+      policy->export_safetensors(output, /*trainable_only=*/!o->trainable.empty(), ctx.force, o->export_names);
       log::summary("exported " + std::to_string(o->trainable.empty() ? policy->named_parameters().size()
                                                                       : policy->trainable_names().size()) +
                    " tensors to " + (output == "-" ? std::string("<stdout>") : output));

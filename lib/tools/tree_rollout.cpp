@@ -32,6 +32,7 @@ struct RolloutOptions {
   std::string mode = "tree";
   std::int64_t steps = 10;
   double shift = 3.0;
+  std::string schedule = "shifted";
   std::int64_t depth = 4;
   std::vector<std::int64_t> branching{2};
   std::int64_t leaves = 0;  // 0: 16 for window/independent, prod(branching) for a tree
@@ -152,6 +153,10 @@ cli::ToolSpec tree_rollout_spec() {
         ->check(CLI::IsMember({"tree", "window", "independent"}))->capture_default_str();
     app.add_option("--steps", o->steps, "Schedule steps T")->capture_default_str();
     app.add_option("--shift", o->shift, "Schedule shift")->check(CLI::PositiveNumber)->capture_default_str();
+    app.add_option("--schedule", o->schedule, "Sigma schedule: shifted (this suite's), sd3 or flux (diffusers' "
+                   "SD3 and FLUX pipelines, for exported models)")
+        ->check(CLI::IsMember({"shifted", "sd3", "flux"}))
+        ->capture_default_str();
     app.add_option("--depth", o->depth, "Window layers d (tree depth); independent mode uses every step")
         ->capture_default_str();
     app.add_option("--branching", o->branching, "Tree: children per node, one value or one per layer (B[,B...])")
@@ -215,6 +220,10 @@ cli::ToolSpec tree_rollout_spec() {
       if (source.text.empty()) throw DataError(prompts_name + ": no prompts");
       auto policy = load_policy(o->policy, ctx);
       const auto shape = policy->latent_shape();
+      // FLUX's shift depends on the image's token count: its packed latents are 2x2 patches.
+      if (o->schedule != "shifted")
+        config.sigmas = flow::schedule_sigmas(flow::parse_schedule(o->schedule), o->steps, o->shift,
+                                              shape.size() == 3 ? (shape[1] / 2) * (shape[2] / 2) : 0);
       config.images = o->images && shape.size() == 3 && shape[0] == 3;
       if (o->images && !config.images) log::info("latents are not RGB: no /leaves/image (score decodes them)");
 
@@ -249,6 +258,8 @@ cli::ToolSpec tree_rollout_spec() {
       // batching give identical datasets.
       r.settings = nlohmann::ordered_json{
           {"sampler", "tree-rollout"},
+          {"schedule", o->schedule},
+          {"policy_dtype", o->policy.dtype},
           {"roots_per_prompt", config.roots},
           {"guidance", config.guidance},
           {"window", {{"schedule", o->window.rule}, {"start", o->window.start}, {"stride", o->window.stride},

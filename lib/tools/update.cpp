@@ -32,6 +32,15 @@
 
 namespace treerpo::tools {
 namespace {
+// Makes the --trainable parameters trainable; a TorchScript policy without --trainable trains
+// every weight of the archive, which is rarely meant (an SD3 transformer has billions).
+void set_trainable(model::Policy& policy, const std::string& regex, const cli::Context& ctx) {
+  policy.set_trainable(regex);
+  if (policy.kind() == "torchscript" && !cli::on_command_line(ctx, "--trainable"))
+    log::warning("no --trainable: every parameter of the TorchScript policy is trained (select adapters with, "
+                 "e.g., --trainable lora_)");
+}
+
 struct UpdateOptions {
   std::vector<std::string> inputs;
   PolicyCliOptions policy;
@@ -240,7 +249,7 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
   if (!ctx.force && access(output.c_str(), F_OK) == 0)
     throw UsageError(output + ": output exists (use --force to overwrite)");
   auto policy = load_policy(o.policy, ctx);
-  policy->set_trainable(o.trainable);
+  set_trainable(*policy, o.trainable, ctx);
   const std::string digest = policy->digest();
 
   // Optimizer state and, mid-update, the position from the checkpoint.
@@ -297,8 +306,18 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
       throw DataError(t.file.name + ": /rollout latent_shape [" + theirs + "] differs from the policy's [" + shape + "]");
     }
     if (start_minibatch > 0 || t.trajectory.rollout.model_digest == digest) continue;
-    const std::string message = t.file.name + ": /rollout model_digest " + t.trajectory.rollout.model_digest +
-                                " is not the policy's " + digest + ": the trajectories were sampled from other weights";
+    // The digest covers the dtype: a rollout in bfloat16 updated in float32 differs by that alone.
+    const auto settings = nlohmann::json::parse(t.trajectory.rollout.settings, nullptr, false);
+    const std::string sampled_dtype = settings.is_object() && settings.contains("policy_dtype") &&
+                                              settings["policy_dtype"].is_string()
+                                          ? settings["policy_dtype"].get<std::string>()
+                                          : "";
+    const std::string message =
+        !sampled_dtype.empty() && sampled_dtype != o.policy.dtype
+            ? t.file.name + ": the rollout ran the policy in " + sampled_dtype + " and this update runs it in " +
+                  o.policy.dtype + " (give --dtype " + sampled_dtype + ")"
+            : t.file.name + ": /rollout model_digest " + t.trajectory.rollout.model_digest + " is not the policy's " +
+                  digest + ": the trajectories were sampled from other weights";
     if (o.on_mismatch == "error") throw DataError(message + " (--on-mismatch warn trains on them anyway)");
     if (writer) log::warning(message);
   }
@@ -480,7 +499,7 @@ int run_sft(UpdateOptions& o, cli::Context& ctx, const std::string& output, Inpu
     throw UsageError("SFT runs in one process, but this one is rank " + std::to_string(launch.rank) + " of " +
                      std::to_string(launch.world) + " (" + launch.launcher + "): launch it once");
   auto policy = load_policy(o.policy, ctx);
-  policy->set_trainable(o.trainable);
+  set_trainable(*policy, o.trainable, ctx);
   auto& cfg = o.sft;
   training::OptimizerState state;
   // Resume: optimizer moments, step and (without --seed) the seed come from the checkpoint.

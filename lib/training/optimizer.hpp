@@ -28,7 +28,9 @@ struct AdamWSettings {
   double beta1 = 0.9, beta2 = 0.999;
 };
 
-/// AdamW over named parameters, its moments restored from `state` where present.
+/// AdamW over named parameters, its moments restored from `state` where present. Parameters
+/// held in bfloat16 or float16 are optimised through float32 master copies (kept in the state as
+/// "optimizer.<param>.master"), so that steps smaller than their precision accumulate.
 class Optimizer {
  public:
   Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params, const AdamWSettings& settings,
@@ -45,7 +47,9 @@ class Optimizer {
 
  private:
   std::vector<std::pair<std::string, torch::Tensor>> params_;
-  std::vector<torch::Tensor> tensors_;
+  std::vector<torch::Tensor> tensors_;    ///< the policy's parameters
+  std::vector<torch::Tensor> optimized_;  ///< what AdamW updates: the parameter, or its float32 master
+  bool has_masters_ = false;
   std::unique_ptr<torch::optim::AdamW> adamw_;
 };
 

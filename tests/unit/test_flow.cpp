@@ -52,6 +52,29 @@ TEST(Flow, ScheduleIsShiftedAndDecreasing) {
   EXPECT_THROW(flow::shifted_sigmas(0, 3.0), std::invalid_argument);
 }
 
+// Issue 18: diffusers' schedules, against values computed from their code (numpy, float32 as the
+// scheduler computes): FlowMatchEulerDiscreteScheduler for SD3 (shift 3) and FluxPipeline's
+// dynamic shift.
+TEST(Flow, DiffusersSd3AndFluxSchedules) {
+  const auto sd3 = flow::schedule_sigmas(flow::Schedule::sd3, 10, 3.0, 0);
+  const std::vector<double> want_sd3{1,           0.96012931, 0.913348946, 0.857692308, 0.790368272, 0.707278481,
+                                     0.602150538, 0.464876033, 0.278048781, 0.00892857176, 0};
+  ASSERT_EQ(sd3.size(), want_sd3.size());
+  for (std::size_t i = 0; i < sd3.size(); ++i) EXPECT_NEAR(sd3[i], want_sd3[i], 2e-7) << i;
+  const auto flux = flow::schedule_sigmas(flow::Schedule::flux, 4, 3.0, 4096);  // mu = 1.15; shift ignored
+  const std::vector<double> want_flux{1, 0.904530767, 0.759510917, 0.512844102, 0};
+  ASSERT_EQ(flux.size(), want_flux.size());
+  for (std::size_t i = 0; i < flux.size(); ++i) EXPECT_NEAR(flux[i], want_flux[i], 1e-8) << i;
+  // The closed form at 256 tokens (mu = 0.5), and the suite's own schedule under its name.
+  const auto f256 = flow::schedule_sigmas(flow::Schedule::flux, 4, 1.0, 256);
+  EXPECT_NEAR(f256[2], std::exp(0.5) / (std::exp(0.5) + (1 / 0.5 - 1)), 1e-12);
+  EXPECT_EQ(flow::schedule_sigmas(flow::Schedule::shifted, 10, 3.0, 0), flow::shifted_sigmas(10, 3.0));
+  EXPECT_EQ(flow::parse_schedule("sd3"), flow::Schedule::sd3);
+  EXPECT_EQ(flow::schedule_name(flow::Schedule::flux), "flux");
+  EXPECT_THROW(flow::parse_schedule("karras"), std::invalid_argument);
+  EXPECT_THROW(flow::schedule_sigmas(flow::Schedule::flux, 4, 3.0, 0), std::invalid_argument);
+}
+
 // Issue 15: shift / (1 + (shift - 1)) is not exactly 1 for small shifts; the first-step rule of
 // the flowgrpo kernel (sigma == 1) was then skipped and the first step's std exploded.
 TEST(Flow, FirstSigmaIsExactlyOneForEveryShift) {

@@ -120,6 +120,17 @@ TEST(Model, CheckpointRoundTripKeepsWeightsConfigVocabularyAndExtras) {
   EXPECT_THROW(load_policy(dir + "/missing.safetensors"), NoInputError);
 }
 
+// Issue 18: exported names for the module the adapters go back into.
+TEST(Model, ExportedNamesStripThePrefixAndDropThePeftAdapterName) {
+  const std::string name = "net.transformer.transformer_blocks.0.attn.to_q.lora_A.default.weight";
+  EXPECT_EQ(model::exported_name(name, {}), name);
+  EXPECT_EQ(model::exported_name(name, {"net.transformer.", false}), "transformer_blocks.0.attn.to_q.lora_A.default.weight");
+  EXPECT_EQ(model::exported_name(name, {"net.transformer.", true}), "transformer_blocks.0.attn.to_q.lora_A.weight");
+  EXPECT_EQ(model::exported_name("a.to_out.0.lora_B.style.weight", {"", true}), "a.to_out.0.lora_B.weight");
+  EXPECT_EQ(model::exported_name("a.to_q.base_layer.weight", {"", true}), "a.to_q.base_layer.weight");
+  EXPECT_THROW(model::exported_name(name, {"other.", false}), UsageError);
+}
+
 TEST(Model, DefaultSizeAndFlops) {
   BuiltinPolicy p(DitConfig{}, Tokenizer(Tokenizer::default_words()), 0);
   EXPECT_GT(p.parameter_count(), 500000);
