@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # export_scale.sh BIN DIR [THREADS] -- the exported SD3-style policy at SD3-like sizes on this
-# machine: 16-channel latents of 512 px images ([16, 64, 64], 1024 image tokens), SD3's text
+# machine: 16-channel latents of 256 px images ([16, 32, 32], 256 image tokens), SD3's text
 # embeddings [333, 4096] and pooled [2048], a transformer scaled down to width 256 and 4 joint
 # blocks (SD3 medium: 1536 and 24) so that it runs on 2 cores. Prints rollout and update
 # throughput, file size per prompt with float32 and float16 latents, and peak memory (README).
@@ -9,7 +9,7 @@ BIN=${1:?BIN}; DIR=${2:?DIR}; THREADS=${3:-2}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 PY=/usr/bin/python3
 mkdir -p "$DIR" && cd "$DIR"
-[ -f m/policy.pt ] || $PY "$SRC/schemas/export_sd3_example.py" m --size 64 --dim 256 --depth 4 --heads 4 \
+[ -f m/policy.pt ] || $PY "$SRC/schemas/export_sd3_example.py" m --size 32 --dim 256 --depth 4 --heads 4 \
   --text-tokens 333 --text-dim 4096 --pooled-dim 2048 >export.json
 cat export.json
 peak() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{printf "%.2f GiB", $1 / 1048576}'; }
