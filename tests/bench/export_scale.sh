@@ -4,6 +4,7 @@
 # embeddings [333, 4096] and pooled [2048], a transformer scaled down to width 256 and 4 joint
 # blocks (SD3 medium: 1536 and 24) so that it runs on 2 cores. Prints rollout and update
 # throughput, file size per prompt with float32 and float16 latents, and peak memory (README).
+# Two of the six prompts (--shard 0/3): about 10 minutes on 2 cores.
 set -euo pipefail
 BIN=${1:?BIN}; DIR=${2:?DIR}; THREADS=${3:-2}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -15,14 +16,16 @@ cat export.json
 peak() { sed -n 's/.*Maximum resident set size (kbytes): //p' "$1" | awk '{printf "%.2f GiB", $1 / 1048576}'; }
 for dt in float32 float16; do
   /usr/bin/time -v "$BIN/tree-rollout" --policy m/policy.pt --prompts m/prompts.h5 --schedule sd3 --steps 10 \
-    --guidance 4.5 --seed 1 --latent-dtype $dt --threads "$THREADS" -o r-$dt.h5 --force -q --json >r-$dt.json 2>time-r-$dt.txt
+    --guidance 4.5 --seed 1 --latent-dtype $dt --threads "$THREADS" --shard 0/3 -o r-$dt.h5 --force -q --json \
+    >r-$dt.json 2>time-r-$dt.txt
   $PY - "$dt" "$(peak time-r-$dt.txt)" <<'PY'
 import json, os, sys
 dt, peak = sys.argv[1], sys.argv[2]
 j = json.load(open(f"r-{dt}.json"))
-P = 6
+P = j['prompts']
 size = os.path.getsize(f"r-{dt}.h5")
-print(f"rollout latents {dt}: {j['seconds']:.1f} s, NFE {j.get('nfe')}, {size / P / 2**20:.1f} MiB per prompt, peak {peak}")
+print(f"rollout latents {dt}: {P} prompts, {j['leaves']} leaves, NFE {j['nfe']} in {j['seconds']:.1f} s "
+      f"({2 * j['nfe'] / j['seconds']:.2f} model rows/s with guidance), {size / P / 2**20:.2f} MiB per prompt, peak {peak}")
 PY
 done
 "$BIN/score" --reward brightness --decoder m/decoder.pt r-float32.h5 -o s.h5 --force -q
