@@ -24,7 +24,6 @@ t = np.linspace(float(s[0]) * 1000, float(s[-1]) * 1000, 6) / 1000
 want = np.append(3 * t / (1 + 2 * t), 0.0)
 got = h5py.File("r.h5")["rollout/sigmas"][()]
 assert np.allclose(got, want, rtol=1e-6, atol=1e-7), (got, want)
-assert abs(got[-2] - 0.01475) < 1e-4 or got[-2] < 0.02
 PY
 score --reward brightness --decoder f32/decoder.pt r.h5 -o s.h5 -q && pass || fail "score through the decoder"
 score --reward-process "$PYTHON $SRC/schemas/example_reward_process.py" --decoder f32/decoder.pt r.h5 -o sp.h5 -q &&
