@@ -86,13 +86,16 @@ void DitConfig::validate() const {
     throw UsageError("model config: pos_embed must be sincos or learned");
   if (pos_embed == "sincos" && width % 4) throw UsageError("model config: sincos positions need a width divisible by 4");
   if (out_conv < 0) throw UsageError("model config: out_conv must be >= 0");
+  if (prediction != "velocity" && prediction != "x0")
+    throw UsageError("model config: prediction must be velocity or x0");
 }
 
 std::string DitConfig::to_json() const {
   return nlohmann::ordered_json{{"image_size", image_size}, {"channels", channels}, {"patch", patch},
                                 {"width", width},           {"depth", depth},       {"heads", heads},
                                 {"mlp_ratio", mlp_ratio},   {"max_text_tokens", max_text_tokens},
-                                {"pos_embed", pos_embed},   {"out_conv", out_conv}}
+                                {"pos_embed", pos_embed},   {"out_conv", out_conv},
+                                {"prediction", prediction}}
       .dump();
 }
 
@@ -111,6 +114,7 @@ DitConfig DitConfig::from_json(const std::string& text, const std::string& where
   // Checkpoints written before these fields existed are the pre-1.1 architecture.
   c.pos_embed = get_string(j, "pos_embed", "learned", where);
   c.out_conv = get_int(j, "out_conv", 0, where);
+  c.prediction = get_string(j, "prediction", "velocity", where);
   try {
     c.validate();
   } catch (const UsageError& e) {
@@ -212,7 +216,11 @@ torch::Tensor DitImpl::forward(const torch::Tensor& x, const torch::Tensor& sigm
   const auto out = final_out(modulate(layer_norm(img), fm[0], fm[1]));  // [B, N, Co p p]
   const std::int64_t Co = out.size(2) / (p * p);
   const auto map = out.view({B, g, g, Co, p, p}).permute({0, 3, 1, 4, 2, 5}).reshape({B, Co, g * p, g * p});
-  return config.out_conv > 0 ? smooth(map) : map;
+  const auto y = config.out_conv > 0 ? smooth(map) : map;
+  if (config.prediction == "velocity") return y;
+  // x0 prediction: the velocity that carries x to the predicted image in the remaining sigma;
+  // the floor keeps the last steps finite (JiT's clip of t at 0.05).
+  return (x - y) / sigma.to(y.scalar_type()).clamp_min(0.05).view({B, 1, 1, 1});
 }
 
 BuiltinPolicy::BuiltinPolicy(const DitConfig& config, Tokenizer tokenizer, std::uint64_t seed)

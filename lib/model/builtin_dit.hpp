@@ -36,6 +36,11 @@ struct DitConfig {
   /// (as U-ViT's output conv); 0 = unpatchify straight to the image (the pre-1.1 model, whose
   /// samples show the patch grid). Checkpoints without the field have 0.
   std::int64_t out_conv = 16;
+  /// What the network's output is: "velocity" (v = noise - x0, the pre-1.2 model) or "x0" (the
+  /// clean image, turned into the velocity (x - x0_hat) / max(sigma, 0.05) as JiT does: a
+  /// pixel-space model then need not reproduce the noise). Checkpoints without the field are
+  /// "velocity"; either way the policy's output is a velocity.
+  std::string prediction = "velocity";
 
   std::int64_t image_tokens() const { return (image_size / patch) * (image_size / patch); }
   /// \throws UsageError on inconsistent sizes

@@ -147,6 +147,10 @@ cli::ToolSpec model_spec() {
         ->capture_default_str();
     init->add_option("--out-conv", o->config.out_conv, "Channels smoothed by a 3x3 output convolution; 0 = none")
         ->capture_default_str();
+    init->add_option("--prediction", o->config.prediction,
+                     "What the network outputs: velocity, or x0 (the clean image, turned into a velocity)")
+        ->check(CLI::IsMember({"velocity", "x0"}))
+        ->capture_default_str();
     init->add_option("--vocabulary", o->vocabulary, "Vocabulary file, one word per line (default: the shapes grammar)");
     auto* info = app.add_subcommand("info", "Describe a policy: kind, parameters, FLOPs per sample, digest");
     add_policy_options(*info, o->policy, /*required=*/true);

@@ -66,6 +66,34 @@ TEST(Model, AdaLnZeroStartsAtZeroVelocityAndLearns) {
   EXPECT_GT((v - null).abs().max().item<float>(), 1e-6f);
 }
 
+TEST(Model, X0PredictionIsTheVelocityTowardsTheNetworksImage) {
+  // Same seed, same weights: the x0 model's network output is the velocity model's output y,
+  // and its velocity must be (x - y) / max(sigma, 0.05), so that x - sigma v = y above the floor.
+  auto x0_config = tiny();
+  x0_config.prediction = "x0";
+  BuiltinPolicy vel(tiny(), Tokenizer(Tokenizer::default_words()), 4), x0(x0_config, Tokenizer(Tokenizer::default_words()), 4);
+  vel.set_trainable(".*");
+  x0.set_trainable(".*");
+  const auto c = vel.encode({"a red circle", "two blue squares", "a cross", "a ring"});
+  train_step(vel, c);  // same step on both: the output layers move off zero
+  const auto x = torch::randn({4, 3, 8, 8});
+  {
+    torch::NoGradGuard guard;
+    const auto v = vel.named_parameters();
+    for (std::size_t k = 0; k < v.size(); ++k) x0.named_parameters()[k].second.copy_(v[k].second);
+  }
+  const auto sigma = torch::tensor({0.9f, 0.3f, 0.05f, 0.01f});
+  const auto y = vel.velocity(x, sigma, c).detach().to(torch::kDouble);
+  const auto v = x0.velocity(x, sigma, c).detach().to(torch::kDouble);
+  const auto expected = (x.to(torch::kDouble) - y) / torch::tensor({0.9, 0.3, 0.05, 0.05}, torch::kDouble).view({4, 1, 1, 1});
+  EXPECT_TRUE(torch::allclose(v, expected, 1e-5, 1e-5)) << (v - expected).abs().max().item<double>();
+  EXPECT_GT(y.abs().max().item<double>(), 0.0);
+  // The field is stored: a checkpoint without it is a velocity model.
+  EXPECT_NE(x0_config.to_json().find("\"prediction\":\"x0\""), std::string::npos);
+  EXPECT_EQ(DitConfig::from_json(R"({"image_size": 8})", "m").prediction, "velocity");
+  EXPECT_THROW(DitConfig::from_json(R"({"prediction": "eps"})", "m.safetensors"), DataError);
+}
+
 TEST(Model, PaddingIsMaskedAndSamplesAreIndependentOfTheBatch) {
   BuiltinPolicy p(tiny(), Tokenizer(Tokenizer::default_words()), 2);
   p.set_trainable(".*");
