@@ -4,7 +4,8 @@
 # 1 thread) up to STEPS and compared on the same figures: the denoising probe (MSE of x0_hat on
 # 64 held-out renders at sigma 0.3/0.6/0.9) and the held-out evaluation (67 prompts x 4 seeds,
 # 20 steps, guidance 3: strict, partial, and the judge's count match, foreground and diversity).
-# A variant is NAME:INIT_ARGS:SFT_ARGS (extra options of treerpo-model init and of update).
+# A variant is NAME:INIT_ARGS:SFT_ARGS (extra options of treerpo-model init and of update; an
+# --lr in SFT_ARGS replaces the recipe's).
 # Writes DIR/variants-STEPS.tsv; checkpoints and evaluations that exist are reused.
 #
 #   scripts/base_variants.sh BIN DIR STEPS VARIANT...
@@ -20,10 +21,11 @@ printf 'variant\tsteps\tmse@0.3\tmse@0.6\tmse@0.9\tstrict\tpartial\tcount_match\
 for v in "$@"; do
   IFS=: read -r name init_args sft_args <<<"$v"
   ck=$DIR/$name-$STEPS.safetensors
+  case " $sft_args " in *" --lr "*) lr=() ;; *) lr=(--lr 3e-4) ;; esac
   # shellcheck disable=SC2086  # the variant's options are words
   [ -f "$DIR/$name-0.safetensors" ] || "$BIN/treerpo-model" init --seed 1 $init_args -o "$DIR/$name-0.safetensors" --force
   # shellcheck disable=SC2086
-  [ -f "$ck" ] || "$BIN/update" "$DIR/train.h5" --steps 16000 --batch-size 32 --lr 3e-4 --warmup 200 --ema 0.999 \
+  [ -f "$ck" ] || "$BIN/update" "$DIR/train.h5" --steps 16000 --batch-size 32 "${lr[@]}" --warmup 200 --ema 0.999 \
     --seed 1 --threads 1 $sft_args --until "$STEPS" --policy "$DIR/$name-0.safetensors" \
     --metrics "$DIR/$name-$STEPS.jsonl" -o "$ck" --force -q
   probe=$("$BIN/treerpo-model" probe --policy "$ck" --count 64 --json | /usr/bin/python3 -c \
