@@ -21,14 +21,8 @@ for ck in $(ls "$B"/sft-*.safetensors | sort -t- -k2 -n); do
     --guidance 3 --threads 1 --grid "$B/grid-$k.png" --report "$B/eval-$k.json" --force -q >/dev/null
   probe=$("$BIN/treerpo-model" probe --policy "$ema" --count 64 --json | /usr/bin/python3 -c \
     "import json,sys; print(' '.join('%.4f' % r['mse'] for r in json.load(sys.stdin)['probe']))")
-  /usr/bin/python3 - "$k" "$B/eval-$k.json" $probe >>"$B/curve.tsv.tmp" <<'PY'
-import json, sys
-k, report, *mse = sys.argv[1:]
-p = json.load(open(report))["policy"]
-m, j = p["metrics"], p["judge"]
-print("\t".join([k, *mse, f"{m['shapes']['mean']:.3f}", f"{m['shapes-partial']['mean']:.3f}",
-                 f"{j['count_match']['mean']:.3f}", f"{j['foreground']['mean']:.3f}", f"{j['diversity']['mean']:.3f}"]))
-PY
+  # shellcheck disable=SC2086  # the probe's three figures are fields
+  /usr/bin/python3 "$(dirname "$0")/eval_columns.py" "$B/eval-$k.json" "$k" $probe >>"$B/curve.tsv.tmp"
 done
 mv "$B/curve.tsv.tmp" "$B/curve.tsv"
 cat "$B/curve.tsv"

@@ -31,11 +31,5 @@ for k in 0 $(seq 2000 2000 "$UNTIL"); do
   fi
   [ -f "$DIR/eval-$k.json" ] || "$BIN/evaluate" --policy "$ema" --prompts "$DIR/heldout.txt" --samples 8 --steps 20 \
     --guidance 3 --threads 2 --grid "$DIR/grid-$k.png" --report "$DIR/eval-$k.json" --force -q >/dev/null
-  /usr/bin/python3 - "$DIR/eval-$k.json" "$k" >>"$DIR/stage2.tsv" <<'PY'
-import json, sys
-p = json.load(open(sys.argv[1]))["policy"]; k = int(sys.argv[2])
-m, j = p["metrics"], p["judge"]
-print(f"{k}\t{16000 + k}\t{m['shapes']['mean']:.3f}\t{m['shapes-partial']['mean']:.3f}\t"
-      f"{j['count_match']['mean']:.3f}\t{j['foreground']['mean']:.3f}\t{j['diversity']['mean']:.3f}")
-PY
+  /usr/bin/python3 "$SRC/scripts/eval_columns.py" "$DIR/eval-$k.json" "$k" "$((16000 + k))" >>"$DIR/stage2.tsv"
 done

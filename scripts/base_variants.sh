@@ -33,14 +33,9 @@ for v in "$@"; do
   [ -f "$DIR/$name-$STEPS-eval.json" ] || "$BIN/evaluate" --policy "$ck" --prompts "$DIR/heldout.txt" --samples 4 \
     --steps 20 --guidance 3 --threads 1 --grid "$DIR/$name-$STEPS-grid.png" --report "$DIR/$name-$STEPS-eval.json" \
     --force -q >/dev/null
-  /usr/bin/python3 - "$name" "$STEPS" "$DIR/$name-$STEPS-eval.json" $probe >>"$DIR/variants-$STEPS.tsv.tmp" <<'PY'
-import json, sys
-name, steps, report, *mse = sys.argv[1:]
-p = json.load(open(report))["policy"]
-m, j = p["metrics"], p["judge"]
-print("\t".join([name, steps, *mse, f"{m['shapes']['mean']:.3f}", f"{m['shapes-partial']['mean']:.3f}",
-                 f"{j['count_match']['mean']:.3f}", f"{j['foreground']['mean']:.3f}", f"{j['diversity']['mean']:.3f}"]))
-PY
+  # shellcheck disable=SC2086  # the probe's three figures are fields
+  /usr/bin/python3 "$(dirname "$0")/eval_columns.py" "$DIR/$name-$STEPS-eval.json" "$name" "$STEPS" $probe \
+    >>"$DIR/variants-$STEPS.tsv.tmp"
 done
 mv "$DIR/variants-$STEPS.tsv.tmp" "$DIR/variants-$STEPS.tsv"
 cat "$DIR/variants-$STEPS.tsv"
