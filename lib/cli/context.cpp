@@ -74,12 +74,6 @@ std::string Context::provenance_record(const std::vector<InputRecord>& inputs, c
   return r.dump();
 }
 
-bool on_command_line(const Context& ctx, const std::string& long_option) {
-  for (const auto& arg : ctx.argv)
-    if (arg == long_option || arg.rfind(long_option + "=", 0) == 0) return true;
-  return false;
-}
-
 void check_stdout_free(const Context& ctx, const std::string& output) {
   if (ctx.json && output == "-")
     throw UsageError("--json and -o - both want stdout; write the data to a file with -o FILE");

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,19 @@ struct InputRecord {
   std::string digest;
 };
 
+/// Which options the user set (on the command line, in a --config file or by environment
+/// variable), from the parser's own counts: the input of cross-option rules.
+class Given {
+ public:
+  Given() = default;
+  explicit Given(std::set<std::string> long_options) : names_(std::move(long_options)) {}
+  /// `long_option` as typed, e.g. "--seed", or a positional argument's name, e.g. "input"
+  bool operator()(const std::string& long_option) const { return names_.count(long_option) > 0; }
+
+ private:
+  std::set<std::string> names_;
+};
+
 struct Context {
   std::string tool;                     ///< program name, e.g. "treerpo-merge"
   std::vector<std::string> argv;
@@ -41,6 +55,7 @@ struct Context {
   unsigned threads = 1;                 ///< resolved thread budget
   std::uint64_t seed = 0;               ///< resolved master seed
   bool seed_given = false;
+  Given given;                          ///< options the user set
   std::string device = "cpu";           ///< resolved device
   Shard shard;
   /// Health warnings of this run ("check: message"), recorded in its provenance as "health".
@@ -51,10 +66,6 @@ struct Context {
   /// set, time comes from it and timings are left empty, so reruns are byte-identical.
   std::string provenance_record(const std::vector<InputRecord>& inputs, const std::string& timings_json = "{}") const;
 };
-
-/// True when `long_option` (e.g. "--seed") was typed on the command line, not taken from the
-/// environment or a config file.
-bool on_command_line(const Context& ctx, const std::string& long_option);
 
 /// Refuses --json when the data itself goes to stdout: stdout carries one stream only.
 /// \throws UsageError

@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <clocale>
 #include <cstdio>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "cli/common_options.hpp"
@@ -45,6 +47,31 @@ std::string given_options(const CLI::App& app) {
   return out;
 }
 
+// The long names of the options the user set, from CLI11's counts: on the command line or in
+// a config file. A value that came from the option's environment variable (CLI11 reads it only
+// when neither set the option) does not count: TREERPO_SEED in a job's environment does not
+// make --seed a refused option of a tool that has no use for it.
+bool from_environment(const CLI::Option& opt) {
+  const std::string& name = opt.get_envname();
+  const char* value = name.empty() ? nullptr : std::getenv(name.c_str());
+  return value != nullptr && opt.results() == std::vector<std::string>{value};
+}
+
+void collect_given(const CLI::App& app, std::set<std::string>& names) {
+  for (const CLI::Option* opt : app.get_options())
+    if (opt->count() > 0 && !from_environment(*opt)) {
+      for (const auto& name : opt->get_lnames()) names.insert("--" + name);
+      if (opt->get_lnames().empty() && opt->get_positional()) names.insert(opt->get_single_name());  // "input"
+    }
+  for (const CLI::App* sub : app.get_subcommands([](const CLI::App*) { return true; })) collect_given(*sub, names);
+}
+
+Given given_set(const CLI::App& app) {
+  std::set<std::string> names;
+  collect_given(app, names);
+  return Given(std::move(names));
+}
+
 Context make_context(const ToolSpec& spec, const CommonValues& v, CLI::App& app, int argc,
                      char** argv) {
   Context ctx;
@@ -74,6 +101,7 @@ Context make_context(const ToolSpec& spec, const CommonValues& v, CLI::App& app,
     else if (auto s = shard_from_slurm()) ctx.shard = *s;
   }
   ctx.resolved_options = given_options(app);
+  ctx.given = given_set(app);
   return ctx;
 }
 }  // namespace

@@ -23,7 +23,8 @@ struct CommonSet {
 };
 
 /// A tool: its name, help text, which common options it takes, and a setup function that
-/// binds its own options to the parser and returns the function that runs it.
+/// binds its own options to the parser and returns the function that runs it (make_tool
+/// writes it from the tool's named parts).
 struct ToolSpec {
   std::string name;
   std::string summary;      ///< one line for --help
@@ -31,6 +32,24 @@ struct ToolSpec {
   CommonSet common;
   std::function<std::function<int(Context&)>(CLI::App&, std::string& output)> setup;
 };
+
+/// A tool from its four named parts: the options struct `Options`, the function that binds
+/// them to the parser, the cross-option rules (from what the user set), and the run, which a
+/// test can also call in-process. The tool's options live as long as its parser.
+template <class Options>
+ToolSpec make_tool(ToolSpec spec, void (*add_options)(CLI::App&, Options&),
+                   void (*validate)(const Options&, const Given&),
+                   int (*run)(const Options&, Context&, const std::string& output)) {
+  spec.setup = [add_options, validate, run](CLI::App& app, std::string& output) {
+    auto options = std::make_shared<Options>();
+    add_options(app, *options);
+    return std::function<int(Context&)>([options, validate, run, &output](Context& ctx) {
+      validate(*options, ctx.given);
+      return run(*options, ctx, output);
+    });
+  };
+  return spec;
+}
 
 /// Thrown by a tool's run when it was called bare with stdin a terminal: print usage, exit 0.
 struct ShowUsage {};

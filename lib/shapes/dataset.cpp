@@ -14,6 +14,8 @@ Split parse_split(const std::string& name) {
   throw std::invalid_argument("unknown split '" + name + "' (expected train or heldout)");
 }
 
+const char* split_name(Split split) { return split == Split::train ? "train" : "heldout"; }
+
 std::vector<PromptSpec> split_prompts(Split split) {
   std::vector<PromptSpec> out;
   for (const auto& p : all_prompts())

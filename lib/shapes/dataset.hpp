@@ -12,6 +12,7 @@ namespace treerpo::shapes {
 
 enum class Split { train, heldout };
 Split parse_split(const std::string& name);  ///< \throws std::invalid_argument
+const char* split_name(Split split);
 
 /// The prompts of a split, in all_prompts() order.
 std::vector<PromptSpec> split_prompts(Split split);

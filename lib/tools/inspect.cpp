@@ -290,40 +290,44 @@ std::string describe_samples_text(const ordered_json& j) {
   return s.str();
 }
 
+void add_inspect_options(CLI::App& app, InspectOptions& o) {
+  app.add_option("input", o.input, "Trajectory or prompt file; - = stdin (the default)");
+  app.add_option("--prompt-rows", o.prompt_rows, "Prompts listed in the text summary; 0 = all")->capture_default_str();
+  app.add_flag("--datasets", o.datasets, "List every dataset with dtype, shape, chunks and filters");
+}
+
+void validate(const InspectOptions&, const cli::Given& given) {
+  if (!given("input") && terminal::is_terminal(STDIN_FILENO)) throw cli::ShowUsage{};
+}
+
+int run_inspect(const InspectOptions& o, cli::Context& ctx, const std::string&) {
+  h5::InputFile file = h5::open_input(o.input);
+  const auto kind = h5::attr_string(file.file.get(), "treerpo_format", file.name);
+  if (kind && *kind == format::kPromptFormatName) {  // a prompt file users wrote: check and show it
+    const auto j = describe_prompt_file(file);
+    if (ctx.json) std::printf("%s\n", j.dump(2).c_str());
+    else std::fputs(describe_prompt_text(j, o).c_str(), stdout);
+    return 0;
+  }
+  if (kind && *kind == format::kSamplesFormatName) {  // what evaluate --samples-out wrote
+    const auto j = describe_samples_file(file);
+    if (ctx.json) std::printf("%s\n", j.dump(2).c_str());
+    else std::fputs(describe_samples_text(j).c_str(), stdout);
+    return 0;
+  }
+  const LoadedTrajectory in = load_trajectory(std::move(file));
+  const auto j = describe_file(in);
+  if (ctx.json) std::printf("%s\n", j.dump(2).c_str());
+  else std::fputs(describe_text(j, o).c_str(), stdout);
+  return 0;
+}
+
 cli::ToolSpec inspect_spec() {
   cli::ToolSpec spec;
   spec.name = "treerpo-inspect";
   spec.summary = "Summarise a trajectory file (prompts, tree shapes, groups, statistics, provenance) or check a prompt file";
   spec.footer = "Example: treerpo-synth --count 2 -o - | treerpo-inspect; see treerpo-inspect(1).";
-  spec.setup = [](CLI::App& app, std::string&) {
-    auto o = std::make_shared<InspectOptions>();
-    auto* input = app.add_option("input", o->input, "Trajectory or prompt file; - = stdin (the default)");
-    app.add_option("--prompt-rows", o->prompt_rows, "Prompts listed in the text summary; 0 = all")->capture_default_str();
-    app.add_flag("--datasets", o->datasets, "List every dataset with dtype, shape, chunks and filters");
-    return [o, input](cli::Context& ctx) -> int {
-      if (input->count() == 0 && terminal::is_terminal(STDIN_FILENO)) throw cli::ShowUsage{};
-      h5::InputFile file = h5::open_input(o->input);
-      const auto kind = h5::attr_string(file.file.get(), "treerpo_format", file.name);
-      if (kind && *kind == format::kPromptFormatName) {  // a prompt file users wrote: check and show it
-        const auto j = describe_prompt_file(file);
-        if (ctx.json) std::printf("%s\n", j.dump(2).c_str());
-        else std::fputs(describe_prompt_text(j, *o).c_str(), stdout);
-        return 0;
-      }
-      if (kind && *kind == format::kSamplesFormatName) {  // what evaluate --samples-out wrote
-        const auto j = describe_samples_file(file);
-        if (ctx.json) std::printf("%s\n", j.dump(2).c_str());
-        else std::fputs(describe_samples_text(j).c_str(), stdout);
-        return 0;
-      }
-      const LoadedTrajectory in = load_trajectory(std::move(file));
-      const auto j = describe_file(in);
-      if (ctx.json) std::printf("%s\n", j.dump(2).c_str());
-      else std::fputs(describe_text(j, *o).c_str(), stdout);
-      return 0;
-    };
-  };
-  return spec;
+  return cli::make_tool<InspectOptions>(spec, add_inspect_options, validate, run_inspect);
 }
 
 }  // namespace treerpo::tools

@@ -25,6 +25,10 @@ std::string describe_text(const nlohmann::ordered_json& j, const InspectOptions&
 nlohmann::ordered_json describe_prompt_file(const h5::InputFile& file);
 std::string describe_prompt_text(const nlohmann::ordered_json& j, const InspectOptions& o);
 
+void add_inspect_options(CLI::App& app, InspectOptions& o);
+/// \throws cli::ShowUsage when called bare with stdin a terminal
+void validate(const InspectOptions& o, const cli::Given& given);
+int run_inspect(const InspectOptions& o, cli::Context& ctx, const std::string& output);
 cli::ToolSpec inspect_spec();
 
 }  // namespace treerpo::tools

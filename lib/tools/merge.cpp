@@ -167,53 +167,57 @@ Trajectory merge_trajectories(const std::vector<Trajectory>& shards, const std::
   return out;
 }
 
+void add_merge_options(CLI::App& app, MergeOptions& o) {
+  app.add_option("inputs", o.inputs, "Shard files (one of them may be - for stdin)")->required();
+  app.add_option("--zstd-level", o.zstd_level, "Zstandard level of the datasets; 0 = uncompressed")
+      ->capture_default_str();
+}
+
+void validate(const MergeOptions& o, const cli::Given&) {
+  if (std::count(o.inputs.begin(), o.inputs.end(), "-") > 1) throw UsageError("stdin (-) can be read only once");
+  if (o.zstd_level < 0 || o.zstd_level > 22) throw UsageError("--zstd-level: expected 0..22");
+}
+
+int run_merge(const MergeOptions& o, cli::Context& ctx, const std::string& output) {
+  cli::check_stdout_free(ctx, output);
+  std::vector<LoadedTrajectory> loaded;
+  std::vector<format::Trajectory> shards;
+  std::vector<std::string> names;
+  std::vector<cli::InputRecord> records;
+  for (const auto& path : o.inputs) {
+    loaded.push_back(load_trajectory(path));
+    auto unknown = format::unknown_members(loaded.back().file.file.get());
+    if (!unknown.empty())
+      throw DataError(loaded.back().file.name + ": /" + unknown[0] +
+                      ": group unknown to this build; merge cannot tell how to combine it");
+    names.push_back(loaded.back().file.name);
+    records.push_back(loaded.back().record());
+    shards.push_back(std::move(loaded.back().trajectory));
+  }
+  format::Trajectory merged = merge_trajectories(shards, names);
+  const std::size_t bytes = save_trajectory(output, merged, ctx, records, format::WriteOptions{o.zstd_level});
+  log::summary("merged " + std::to_string(shards.size()) + " files: " + std::to_string(merged.prompts.id.size()) +
+               " prompts, " + std::to_string(merged.nodes.size()) + " nodes (" + std::to_string(bytes) + " bytes)");
+  if (ctx.json)
+    std::printf("%s\n", nlohmann::ordered_json{{"tool", ctx.tool},
+                                               {"output", output},
+                                               {"inputs", o.inputs},
+                                               {"prompts", merged.prompts.id.size()},
+                                               {"nodes", merged.nodes.size()},
+                                               {"leaves", merged.leaves.size()},
+                                               {"bytes", bytes}}
+                            .dump()
+                            .c_str());
+  return 0;
+}
+
 cli::ToolSpec merge_spec() {
   cli::ToolSpec spec;
   spec.name = "treerpo-merge";
   spec.summary = "Merge shard trajectory files of one run (disjoint prompts) into one file";
   spec.footer = "Example: treerpo-merge shard0.h5 shard1.h5 -o all.h5; see treerpo-merge(1).";
   spec.common.output = true;
-  spec.setup = [](CLI::App& app, std::string& output) {
-    auto o = std::make_shared<MergeOptions>();
-    app.add_option("inputs", o->inputs, "Shard files (one of them may be - for stdin)")->required();
-    app.add_option("--zstd-level", o->zstd_level, "Zstandard level of the datasets; 0 = uncompressed")
-        ->capture_default_str();
-    return [o, &output](cli::Context& ctx) -> int {
-      cli::check_stdout_free(ctx, output);
-      if (std::count(o->inputs.begin(), o->inputs.end(), "-") > 1) throw UsageError("stdin (-) can be read only once");
-      if (o->zstd_level < 0 || o->zstd_level > 22) throw UsageError("--zstd-level: expected 0..22");
-      std::vector<LoadedTrajectory> loaded;
-      std::vector<format::Trajectory> shards;
-      std::vector<std::string> names;
-      std::vector<cli::InputRecord> records;
-      for (const auto& path : o->inputs) {
-        loaded.push_back(load_trajectory(path));
-        auto unknown = format::unknown_members(loaded.back().file.file.get());
-        if (!unknown.empty())
-          throw DataError(loaded.back().file.name + ": /" + unknown[0] +
-                          ": group unknown to this build; merge cannot tell how to combine it");
-        names.push_back(loaded.back().file.name);
-        records.push_back(loaded.back().record());
-        shards.push_back(std::move(loaded.back().trajectory));
-      }
-      format::Trajectory merged = merge_trajectories(shards, names);
-      const std::size_t bytes = save_trajectory(output, merged, ctx, records, format::WriteOptions{o->zstd_level});
-      log::summary("merged " + std::to_string(shards.size()) + " files: " + std::to_string(merged.prompts.id.size()) +
-                   " prompts, " + std::to_string(merged.nodes.size()) + " nodes (" + std::to_string(bytes) + " bytes)");
-      if (ctx.json)
-        std::printf("%s\n", nlohmann::ordered_json{{"tool", ctx.tool},
-                                                   {"output", output},
-                                                   {"inputs", o->inputs},
-                                                   {"prompts", merged.prompts.id.size()},
-                                                   {"nodes", merged.nodes.size()},
-                                                   {"leaves", merged.leaves.size()},
-                                                   {"bytes", bytes}}
-                                .dump()
-                                .c_str());
-      return 0;
-    };
-  };
-  return spec;
+  return cli::make_tool<MergeOptions>(spec, add_merge_options, validate, run_merge);
 }
 
 }  // namespace treerpo::tools

@@ -19,6 +19,9 @@ struct MergeOptions {
 format::Trajectory merge_trajectories(const std::vector<format::Trajectory>& shards,
                                       const std::vector<std::string>& names);
 
+void add_merge_options(CLI::App& app, MergeOptions& o);
+void validate(const MergeOptions& o, const cli::Given& given);
+int run_merge(const MergeOptions& o, cli::Context& ctx, const std::string& output);
 cli::ToolSpec merge_spec();
 
 }  // namespace treerpo::tools

@@ -18,20 +18,9 @@
 
 namespace treerpo::tools {
 namespace {
-struct ModelOptions {
-  model::DitConfig config;
-  std::string vocabulary;  ///< file: one word per line ("" = the shapes grammar's words)
-  PolicyCliOptions policy;
-  std::string trainable;   ///< regex of trainable parameters (info: count them; export: select them)
-  model::ExportNames export_names;
-  std::int64_t probe_count = 16;
-  std::vector<double> probe_sigmas{0.3, 0.6, 0.9};
-  std::string probe_grid;
-};
-
 // The denoising probe on held-out renders of the shapes world: MSE of x0_hat per sigma, and a
 // grid (columns: the render, then x_sigma and x0_hat for each sigma).
-int run_probe(model::Policy& policy, const ModelOptions& o, cli::Context& ctx) {
+int run_probe(model::Policy& policy, const ModelOptions& o, const cli::Context& ctx) {
   const auto shape = policy.latent_shape();
   if (shape.size() != 3 || shape[0] != 3 || shape[1] != shape[2] || !policy.reads_text())
     throw UsageError("probe: needs a pixel-space RGB policy that reads prompt text (the built-in model)");
@@ -121,7 +110,99 @@ void print_info(const nlohmann::ordered_json& j, bool json) {
     std::printf("forward FLOPs per sample: %.4g\nconfig: %s\nvocabulary: %zu words\n", j["flops_per_sample"].get<double>(),
                 j["config"].dump().c_str(), j["vocabulary_size"].get<std::size_t>());
 }
+
+// init: a fresh built-in model.
+int run_init(const ModelOptions& o, const cli::Context& ctx, const std::string& output) {
+  if (output == "-") throw UsageError("init: give the checkpoint a name with -o FILE");
+  cli::check_stdout_free(ctx, output);
+  o.config.validate();
+  const auto words = o.vocabulary.empty() ? model::Tokenizer::default_words() : read_words(o.vocabulary);
+  std::optional<model::Tokenizer> tokenizer;
+  try {
+    tokenizer.emplace(words);
+  } catch (const std::invalid_argument& e) {
+    throw DataError(o.vocabulary + ": " + e.what());
+  }
+  model::BuiltinPolicy policy(o.config, *tokenizer, ctx.seed);
+  policy.save(output, ctx.force, {}, {{"provenance", ctx.provenance_record({})}});
+  log::summary("wrote " + output + ": " + std::to_string(policy.parameter_count()) + " parameters, " + policy.digest());
+  if (ctx.json) print_info(describe(policy), true);
+  return 0;
+}
 }  // namespace
+
+void add_model_options(CLI::App& app, ModelOptions& o) {
+  app.require_subcommand(1);
+  app.fallthrough();
+  auto* init = app.add_subcommand("init", "Write a freshly initialised built-in model (weights, config, vocabulary)");
+  init->preparse_callback([&o](std::size_t) { o.command = ModelCommand::init; });
+  init->add_option("--image-size", o.config.image_size, "Image side in pixels")->capture_default_str();
+  init->add_option("--channels", o.config.channels, "Image channels")->capture_default_str();
+  init->add_option("--patch", o.config.patch, "Patch side")->capture_default_str();
+  init->add_option("--width", o.config.width, "Transformer width")->capture_default_str();
+  init->add_option("--depth", o.config.depth, "Transformer blocks")->capture_default_str();
+  init->add_option("--heads", o.config.heads, "Attention heads")->capture_default_str();
+  init->add_option("--mlp-ratio", o.config.mlp_ratio, "MLP width / width")->capture_default_str();
+  init->add_option("--max-text-tokens", o.config.max_text_tokens, "Prompt length in tokens")->capture_default_str();
+  init->add_option("--pos-embed", o.config.pos_embed, "Image-token positions: sincos (fixed 2D) or learned")
+      ->check(CLI::IsMember({"sincos", "learned"}))
+      ->capture_default_str();
+  init->add_option("--out-conv", o.config.out_conv, "Channels smoothed by a 3x3 output convolution; 0 = none")
+      ->capture_default_str();
+  init->add_option("--prediction", o.config.prediction,
+                   "What the network outputs: velocity, or x0 (the clean image, turned into a velocity)")
+      ->check(CLI::IsMember({"velocity", "x0"}))
+      ->capture_default_str();
+  init->add_option("--vocabulary", o.vocabulary, "Vocabulary file, one word per line (default: the shapes grammar)");
+  auto* info = app.add_subcommand("info", "Describe a policy: kind, parameters, FLOPs per sample, digest");
+  info->preparse_callback([&o](std::size_t) { o.command = ModelCommand::info; });
+  add_policy_options(*info, o.policy, /*required=*/true);
+  info->add_option("--trainable", o.trainable, "Count the parameters whose names match this regular expression");
+  auto* exp = app.add_subcommand("export", "Export a policy's parameters as safetensors with their module names");
+  exp->preparse_callback([&o](std::size_t) { o.command = ModelCommand::export_; });
+  add_policy_options(*exp, o.policy, /*required=*/true);
+  exp->add_option("--trainable", o.trainable, "Export only the parameters whose names match this regular expression");
+  exp->add_option("--strip-prefix", o.export_names.strip_prefix,
+                  "Remove this prefix (a wrapper's module path, e.g. net.transformer.) from every exported name");
+  exp->add_flag("--peft-names", o.export_names.peft,
+                "Drop the adapter name after lora_A/lora_B (...lora_A.default.weight -> ...lora_A.weight), as peft "
+                "and diffusers LoRA files name them");
+  auto* probe = app.add_subcommand("probe", "Denoising probe: held-out renders noised to sigma, the model's one-step "
+                                   "prediction x0_hat = x_sigma - sigma v, its MSE per sigma and a grid");
+  probe->preparse_callback([&o](std::size_t) { o.command = ModelCommand::probe; });
+  add_policy_options(*probe, o.policy, /*required=*/true);
+  probe->add_option("--count", o.probe_count, "Held-out renders")->check(CLI::PositiveNumber)->capture_default_str();
+  probe->add_option("--sigmas", o.probe_sigmas, "Noise levels in (0, 1]")
+      ->delimiter(',')->check(CLI::Range(1e-6, 1.0))->capture_default_str();
+  probe->add_option("--grid", o.probe_grid, "Write the probe's image grid (PNG)");
+}
+
+void validate(const ModelOptions& o, const cli::Given& given) {
+  // An explicit --seed is an error here; TREERPO_SEED in the environment is not.
+  if (o.command != ModelCommand::init && o.command != ModelCommand::probe && given("--seed"))
+    throw UsageError("--seed applies to init and probe only");
+}
+
+int run_model(const ModelOptions& o, cli::Context& ctx, const std::string& output) {
+  if (o.command == ModelCommand::init) return run_init(o, ctx, output);
+  auto policy = load_policy(o.policy, ctx);
+  if (o.command == ModelCommand::probe) {
+    if (output != "-") throw UsageError("probe prints to stdout; write its picture with --grid");
+    return run_probe(*policy, o, ctx);
+  }
+  if (!o.trainable.empty()) policy->set_trainable(o.trainable);
+  if (o.command == ModelCommand::info) {
+    if (output != "-") throw UsageError("info prints to stdout; -o applies to init and export");
+    print_info(describe(*policy), ctx.json);
+    return 0;
+  }
+  cli::check_stdout_free(ctx, output);
+  policy->export_safetensors(output, /*trainable_only=*/!o.trainable.empty(), ctx.force, o.export_names);
+  log::summary("exported " + std::to_string(o.trainable.empty() ? policy->named_parameters().size()
+                                                                  : policy->trainable_names().size()) +
+               " tensors to " + (output == "-" ? std::string("<stdout>") : output));
+  return 0;
+}
 
 cli::ToolSpec model_spec() {
   cli::ToolSpec spec;
@@ -129,89 +210,7 @@ cli::ToolSpec model_spec() {
   spec.summary = "Create a built-in model checkpoint, describe a policy, or export its parameters as safetensors";
   spec.footer = "Example: treerpo-model init --seed 1 -o base.safetensors && treerpo-model info --policy base.safetensors";
   spec.common.output = spec.common.seed = true;
-  spec.setup = [](CLI::App& app, std::string& output) {
-    auto o = std::make_shared<ModelOptions>();
-    app.require_subcommand(1);
-    app.fallthrough();
-    auto* init = app.add_subcommand("init", "Write a freshly initialised built-in model (weights, config, vocabulary)");
-    init->add_option("--image-size", o->config.image_size, "Image side in pixels")->capture_default_str();
-    init->add_option("--channels", o->config.channels, "Image channels")->capture_default_str();
-    init->add_option("--patch", o->config.patch, "Patch side")->capture_default_str();
-    init->add_option("--width", o->config.width, "Transformer width")->capture_default_str();
-    init->add_option("--depth", o->config.depth, "Transformer blocks")->capture_default_str();
-    init->add_option("--heads", o->config.heads, "Attention heads")->capture_default_str();
-    init->add_option("--mlp-ratio", o->config.mlp_ratio, "MLP width / width")->capture_default_str();
-    init->add_option("--max-text-tokens", o->config.max_text_tokens, "Prompt length in tokens")->capture_default_str();
-    init->add_option("--pos-embed", o->config.pos_embed, "Image-token positions: sincos (fixed 2D) or learned")
-        ->check(CLI::IsMember({"sincos", "learned"}))
-        ->capture_default_str();
-    init->add_option("--out-conv", o->config.out_conv, "Channels smoothed by a 3x3 output convolution; 0 = none")
-        ->capture_default_str();
-    init->add_option("--prediction", o->config.prediction,
-                     "What the network outputs: velocity, or x0 (the clean image, turned into a velocity)")
-        ->check(CLI::IsMember({"velocity", "x0"}))
-        ->capture_default_str();
-    init->add_option("--vocabulary", o->vocabulary, "Vocabulary file, one word per line (default: the shapes grammar)");
-    auto* info = app.add_subcommand("info", "Describe a policy: kind, parameters, FLOPs per sample, digest");
-    add_policy_options(*info, o->policy, /*required=*/true);
-    info->add_option("--trainable", o->trainable, "Count the parameters whose names match this regular expression");
-    auto* exp = app.add_subcommand("export", "Export a policy's parameters as safetensors with their module names");
-    add_policy_options(*exp, o->policy, /*required=*/true);
-    exp->add_option("--trainable", o->trainable, "Export only the parameters whose names match this regular expression");
-    exp->add_option("--strip-prefix", o->export_names.strip_prefix,
-                    "Remove this prefix (a wrapper's module path, e.g. net.transformer.) from every exported name");
-    exp->add_flag("--peft-names", o->export_names.peft,
-                  "Drop the adapter name after lora_A/lora_B (...lora_A.default.weight -> ...lora_A.weight), as peft "
-                  "and diffusers LoRA files name them");
-    auto* probe = app.add_subcommand("probe", "Denoising probe: held-out renders noised to sigma, the model's one-step "
-                                     "prediction x0_hat = x_sigma - sigma v, its MSE per sigma and a grid");
-    add_policy_options(*probe, o->policy, /*required=*/true);
-    probe->add_option("--count", o->probe_count, "Held-out renders")->check(CLI::PositiveNumber)->capture_default_str();
-    probe->add_option("--sigmas", o->probe_sigmas, "Noise levels in (0, 1]")
-        ->delimiter(',')->check(CLI::Range(1e-6, 1.0))->capture_default_str();
-    probe->add_option("--grid", o->probe_grid, "Write the probe's image grid (PNG)");
-    return [o, &output, init, info, exp, probe](cli::Context& ctx) -> int {
-      if (init->parsed()) {
-        if (output == "-") throw UsageError("init: give the checkpoint a name with -o FILE");
-        cli::check_stdout_free(ctx, output);
-        o->config.validate();
-        const auto words = o->vocabulary.empty() ? model::Tokenizer::default_words() : read_words(o->vocabulary);
-        std::optional<model::Tokenizer> tokenizer;
-        try {
-          tokenizer.emplace(words);
-        } catch (const std::invalid_argument& e) {
-          throw DataError(o->vocabulary + ": " + e.what());
-        }
-        model::BuiltinPolicy policy(o->config, *tokenizer, ctx.seed);
-        policy.save(output, ctx.force, {}, {{"provenance", ctx.provenance_record({})}});
-        log::summary("wrote " + output + ": " + std::to_string(policy.parameter_count()) + " parameters, " +
-                     policy.digest());
-        if (ctx.json) print_info(describe(policy), true);
-        return 0;
-      }
-      // An explicit --seed is an error here; TREERPO_SEED in the environment is not.
-      if (!probe->parsed() && cli::on_command_line(ctx, "--seed")) throw UsageError("--seed applies to init and probe only");
-      auto policy = load_policy(o->policy, ctx);
-      if (probe->parsed()) {
-        if (output != "-") throw UsageError("probe prints to stdout; write its picture with --grid");
-        return run_probe(*policy, *o, ctx);
-      }
-      if (!o->trainable.empty()) policy->set_trainable(o->trainable);
-      if (info->parsed()) {
-        if (output != "-") throw UsageError("info prints to stdout; -o applies to init and export");
-        print_info(describe(*policy), ctx.json);
-        return 0;
-      }
-      (void)exp;
-      cli::check_stdout_free(ctx, output);
-      policy->export_safetensors(output, /*trainable_only=*/!o->trainable.empty(), ctx.force, o->export_names);
-      log::summary("exported " + std::to_string(o->trainable.empty() ? policy->named_parameters().size()
-                                                                      : policy->trainable_names().size()) +
-                   " tensors to " + (output == "-" ? std::string("<stdout>") : output));
-      return 0;
-    };
-  };
-  return spec;
+  return cli::make_tool<ModelOptions>(spec, add_model_options, validate, run_model);
 }
 
 }  // namespace treerpo::tools

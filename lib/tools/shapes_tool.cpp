@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "cli/choice.hpp"
 #include "core/atomic_output.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -19,15 +20,6 @@
 
 namespace treerpo::tools {
 namespace {
-struct ShapesOptions {
-  std::string split = "train";
-  std::size_t count = 600;
-  int image_size = 32;
-  std::string input;             // explain: a samples or data set file
-  std::string images = "policy";  // explain: which checkpoint's images of a samples file
-  bool per_image = false;
-};
-
 std::string fixed(double v, int digits = 3) {
   char b[32];
   std::snprintf(b, sizeof b, "%.*f", digits, v);
@@ -133,7 +125,92 @@ void write_text(const std::string& output, const std::string& text, bool force) 
   write_text(out, text);
   out.commit();
 }
+
+int run_explain(const ShapesOptions& o, const cli::Context& ctx, const std::string& output) {
+  std::string what;
+  const auto inputs = explain_inputs(o, what);
+  std::vector<shapes::ExplainedImage> all;
+  for (const auto& [prompt, image] : inputs) all.push_back(shapes::explain_image(prompt, image));
+  const auto summary = shapes::summarise(all);
+  if (ctx.json) std::printf("%s\n", explain_json(summary, what).dump(2).c_str());  // the text only to an -o file
+  if (!ctx.json || output != "-") write_text(output, explain_text(all, summary, what, o.per_image), ctx.force);
+  return 0;
+}
+
+int run_prompts(const ShapesOptions& o, const cli::Context& ctx, const std::string& output) {
+  std::string text;
+  std::map<std::string, int> per_kind;
+  for (const auto& p : shapes::split_prompts(o.split)) {
+    text += shapes::prompt_text(p) + "\n";
+    ++per_kind[shapes::task_kind_name(p.kind)];
+  }
+  if (ctx.json) cli::check_stdout_free(ctx, output);
+  write_text(output, text, ctx.force);
+  if (ctx.json) std::printf("%s\n", nlohmann::json{{"split", shapes::split_name(o.split)}, {"per_kind", per_kind}}.dump().c_str());
+  return 0;
+}
+
+int run_dataset(const ShapesOptions& o, const cli::Context& ctx, const std::string& output) {
+  cli::check_stdout_free(ctx, output);
+  if (o.count < 1) throw UsageError("--count: must be >= 1");
+  const auto samples = shapes::make_samples(o.split, o.count, o.image_size, ctx.seed);
+  format::Dataset d;
+  d.kind_labels = shapes::task_kind_names();
+  const auto S = static_cast<std::uint64_t>(o.image_size);
+  d.images.shape = {samples.size(), S, S, 3};
+  std::map<std::string, int> per_kind;
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    d.prompts.text.push_back(samples[i].text);
+    d.prompts.id.push_back(static_cast<std::int64_t>(i));
+    d.images.data.insert(d.images.data.end(), samples[i].image.rgb.begin(), samples[i].image.rgb.end());
+    d.kind.push_back(static_cast<std::uint8_t>(samples[i].spec.kind));
+    ++per_kind[shapes::task_kind_name(samples[i].spec.kind)];
+  }
+  d.provenance.push_back(ctx.provenance_record({}));
+  format::write_dataset(output, d, ctx.force, ctx.tool);
+  const std::string split = shapes::split_name(o.split);
+  log::summary("wrote " + std::to_string(samples.size()) + " samples of the " + split + " split to " +
+               (output == "-" ? std::string("<stdout>") : output));
+  if (ctx.json)
+    std::printf("%s\n", nlohmann::json{{"split", split}, {"samples", samples.size()}, {"per_kind", per_kind}}.dump().c_str());
+  return 0;
+}
 }  // namespace
+
+void add_shapes_options(CLI::App& app, ShapesOptions& o) {
+  app.require_subcommand(1);
+  app.fallthrough();
+  const std::vector<std::pair<std::string, shapes::Split>> splits{{"train", shapes::Split::train},
+                                                                  {"heldout", shapes::Split::heldout}};
+  auto* prompts = app.add_subcommand("prompts", "Write every prompt of a split, one per line");
+  prompts->preparse_callback([&o](std::size_t) { o.command = ShapesCommand::prompts; });
+  cli::add_choice(*prompts, "--split", o.split, splits, "train or heldout");
+  auto* dataset = app.add_subcommand("dataset", "Write a data set: prompts of a split with rendered images (HDF5)");
+  dataset->preparse_callback([&o](std::size_t) { o.command = ShapesCommand::dataset; });
+  cli::add_choice(*dataset, "--split", o.split, splits, "train or heldout");
+  dataset->add_option("--count", o.count, "Samples, balanced over the six task kinds")->capture_default_str();
+  dataset->add_option("--image-size", o.image_size, "Image side in pixels")->check(CLI::Range(16, 512))->capture_default_str();
+  auto* explain = app.add_subcommand("explain", "Why images pass or fail the shapes reward: the first failing "
+                                     "reason per image and the detector's components, summed");
+  explain->preparse_callback([&o](std::size_t) { o.command = ShapesCommand::explain; });
+  explain->add_option("input", o.input, "A samples file (what evaluate writes for an external judge) or a data set file")->required();
+  explain->add_option("--images", o.images, "Which checkpoint's images of a samples file: policy or compare")
+      ->check(CLI::IsMember({"policy", "compare"}))->capture_default_str();
+  explain->add_flag("--per-image", o.per_image, "Also list every image's failure and components");
+}
+
+void validate(const ShapesOptions& o, const cli::Given& given) {
+  if (o.command != ShapesCommand::dataset && given("--seed")) throw UsageError("--seed applies to dataset only");
+}
+
+int run_shapes(const ShapesOptions& o, cli::Context& ctx, const std::string& output) {
+  switch (o.command) {
+    case ShapesCommand::explain: return run_explain(o, ctx, output);
+    case ShapesCommand::prompts: return run_prompts(o, ctx, output);
+    case ShapesCommand::dataset: break;
+  }
+  return run_dataset(o, ctx, output);
+}
 
 cli::ToolSpec shapes_spec() {
   cli::ToolSpec spec;
@@ -141,76 +218,7 @@ cli::ToolSpec shapes_spec() {
   spec.summary = "Write prompt files and (prompt, image) data sets of the built-in shapes world";
   spec.footer = "Example: treerpo-shapes prompts --split heldout -o heldout.txt; see treerpo-shapes(1).";
   spec.common.output = spec.common.seed = true;
-  spec.setup = [](CLI::App& app, std::string& output) {
-    auto o = std::make_shared<ShapesOptions>();
-    app.require_subcommand(1);
-    app.fallthrough();
-    auto* prompts = app.add_subcommand("prompts", "Write every prompt of a split, one per line");
-    prompts->add_option("--split", o->split, "train or heldout")->check(CLI::IsMember({"train", "heldout"}))->capture_default_str();
-    auto* dataset = app.add_subcommand("dataset", "Write a data set: prompts of a split with rendered images (HDF5)");
-    dataset->add_option("--split", o->split, "train or heldout")->check(CLI::IsMember({"train", "heldout"}))->capture_default_str();
-    dataset->add_option("--count", o->count, "Samples, balanced over the six task kinds")->capture_default_str();
-    dataset->add_option("--image-size", o->image_size, "Image side in pixels")->check(CLI::Range(16, 512))->capture_default_str();
-    auto* explain = app.add_subcommand("explain", "Why images pass or fail the shapes reward: the first failing "
-                                       "reason per image and the detector's components, summed");
-    explain->add_option("input", o->input, "A samples file (what evaluate writes for an external judge) or a data set file")->required();
-    explain->add_option("--images", o->images, "Which checkpoint's images of a samples file: policy or compare")
-        ->check(CLI::IsMember({"policy", "compare"}))->capture_default_str();
-    explain->add_flag("--per-image", o->per_image, "Also list every image's failure and components");
-    return [o, &output, prompts, dataset, explain](cli::Context& ctx) -> int {
-      if (explain->parsed()) {
-        if (cli::on_command_line(ctx, "--seed")) throw UsageError("--seed applies to dataset only");
-        std::string what;
-        const auto inputs = explain_inputs(*o, what);
-        std::vector<shapes::ExplainedImage> all;
-        for (const auto& [prompt, image] : inputs) all.push_back(shapes::explain_image(prompt, image));
-        const auto summary = shapes::summarise(all);
-        if (ctx.json) {  // JSON on stdout; the text only to an -o file
-          std::printf("%s\n", explain_json(summary, what).dump(2).c_str());
-        }
-        if (!ctx.json || output != "-") write_text(output, explain_text(all, summary, what, o->per_image), ctx.force);
-        return 0;
-      }
-      const auto split = shapes::parse_split(o->split);
-      if (prompts->parsed()) {
-        if (cli::on_command_line(ctx, "--seed")) throw UsageError("--seed applies to dataset only");
-        std::string text;
-        std::map<std::string, int> per_kind;
-        for (const auto& p : shapes::split_prompts(split)) {
-          text += shapes::prompt_text(p) + "\n";
-          ++per_kind[shapes::task_kind_name(p.kind)];
-        }
-        if (ctx.json) cli::check_stdout_free(ctx, output);
-        write_text(output, text, ctx.force);
-        if (ctx.json) std::printf("%s\n", nlohmann::json{{"split", o->split}, {"per_kind", per_kind}}.dump().c_str());
-        return 0;
-      }
-      (void)dataset;
-      cli::check_stdout_free(ctx, output);
-      if (o->count < 1) throw UsageError("--count: must be >= 1");
-      const auto samples = shapes::make_samples(split, o->count, o->image_size, ctx.seed);
-      format::Dataset d;
-      d.kind_labels = shapes::task_kind_names();
-      const auto S = static_cast<std::uint64_t>(o->image_size);
-      d.images.shape = {samples.size(), S, S, 3};
-      std::map<std::string, int> per_kind;
-      for (std::size_t i = 0; i < samples.size(); ++i) {
-        d.prompts.text.push_back(samples[i].text);
-        d.prompts.id.push_back(static_cast<std::int64_t>(i));
-        d.images.data.insert(d.images.data.end(), samples[i].image.rgb.begin(), samples[i].image.rgb.end());
-        d.kind.push_back(static_cast<std::uint8_t>(samples[i].spec.kind));
-        ++per_kind[shapes::task_kind_name(samples[i].spec.kind)];
-      }
-      d.provenance.push_back(ctx.provenance_record({}));
-      format::write_dataset(output, d, ctx.force, ctx.tool);
-      log::summary("wrote " + std::to_string(samples.size()) + " samples of the " + o->split + " split to " +
-                   (output == "-" ? std::string("<stdout>") : output));
-      if (ctx.json)
-        std::printf("%s\n", nlohmann::json{{"split", o->split}, {"samples", samples.size()}, {"per_kind", per_kind}}.dump().c_str());
-      return 0;
-    };
-  };
-  return spec;
+  return cli::make_tool<ShapesOptions>(spec, add_shapes_options, validate, run_shapes);
 }
 
 }  // namespace treerpo::tools

@@ -1,8 +1,29 @@
 // shapes_tool.hpp -- treerpo-shapes: prompt files and supervised data sets of the built-in
-// shapes world (train and held-out splits share no prompt).
+// shapes world (train and held-out splits share no prompt), and why images pass or fail.
 #pragma once
+#include <cstddef>
+#include <string>
+
 #include "cli/tool_main.hpp"
+#include "shapes/dataset.hpp"
 
 namespace treerpo::tools {
+
+enum class ShapesCommand { prompts, dataset, explain };
+
+struct ShapesOptions {
+  ShapesCommand command = ShapesCommand::prompts;  ///< the subcommand given
+  shapes::Split split = shapes::Split::train;
+  std::size_t count = 600;
+  int image_size = 32;
+  std::string input;              ///< explain: a samples or data set file
+  std::string images = "policy";  ///< explain: which checkpoint's images of a samples file
+  bool per_image = false;
+};
+
+void add_shapes_options(CLI::App& app, ShapesOptions& o);
+void validate(const ShapesOptions& o, const cli::Given& given);
+int run_shapes(const ShapesOptions& o, cli::Context& ctx, const std::string& output);
 cli::ToolSpec shapes_spec();
-}
+
+}  // namespace treerpo::tools

@@ -29,25 +29,6 @@ std::vector<std::int64_t> layer_branching(const SynthOptions& o) {
   return o.branching;
 }
 
-void validate(const SynthOptions& o) {
-  if (o.steps < 1) throw UsageError("--steps: must be >= 1");
-  if (o.depth < 1) throw UsageError("--depth: must be >= 1");
-  if (o.branching.size() != 1 && o.branching.size() != static_cast<std::size_t>(o.depth))
-    throw UsageError("--branching: give one value or one per layer (" + std::to_string(o.depth) + ")");
-  for (auto b : o.branching)
-    if (b < 1) throw UsageError("--branching: values must be >= 1");
-  if (o.window_start < 0 || o.window_start + o.depth > o.steps)
-    throw UsageError("--window-start: the window [l, l + depth) must fit in the " + std::to_string(o.steps) + " steps");
-  if (o.latent_shape.size() != 3) throw UsageError("--latent-shape: expected C,H,W");
-  for (auto d : o.latent_shape)
-    if (d < 1) throw UsageError("--latent-shape: extents must be >= 1");
-  if (o.images && o.latent_shape[0] != 3) throw UsageError("--images needs 3 latent channels (or use --no-images)");
-  if (!o.conditioning.empty() && o.conditioning.size() != 2)
-    throw UsageError("--conditioning: expected TOKENS,DIM");
-  if (o.zstd_level < 0 || o.zstd_level > 22) throw UsageError("--zstd-level: expected 0..22");
-  if (o.count < 1) throw UsageError("--count: must be >= 1");
-}
-
 void fill_normal(std::vector<float>& out, std::size_t offset, std::size_t n, std::uint64_t key, double scale,
                  double* sum_sq) {
   rng::NormalStream s(key);
@@ -211,79 +192,98 @@ format::Trajectory synthesize(const SynthOptions& o, const format::Prompts& sour
   return t;
 }
 
+void add_synth_options(CLI::App& app, SynthOptions& o) {
+  app.add_option("--prompts", o.prompts, "Prompts: a text file (one per line, ids = line order) or an HDF5 prompt "
+                 "file whose embeddings are carried over (see treerpo-prompts(5))");
+  app.add_option("--count", o.count, "Number of generated prompts when --prompts is not given")->capture_default_str();
+  app.add_option("--steps", o.steps, "Schedule steps T")->capture_default_str();
+  app.add_option("--shift", o.shift, "Schedule shift")->capture_default_str();
+  app.add_option("--depth", o.depth, "Tree depth d (window layers)")->capture_default_str();
+  app.add_option("--branching", o.branching, "Children per node: one value, or one per layer (B[,B...])")
+      ->delimiter(',')->capture_default_str();
+  app.add_option("--window-start", o.window_start, "First window step l")->capture_default_str();
+  app.add_option("--noise", o.noise, "Noise level a_0 of the first layer")->capture_default_str();
+  app.add_option("--noise-growth", o.noise_growth, "Growth beta: a_k = a_0 (1 + beta k / (d - 1))")
+      ->capture_default_str();
+  app.add_option("--iteration", o.iteration, "Training iteration recorded in the file")->capture_default_str();
+  app.add_option("--latent-shape", o.latent_shape, "Latent shape C,H,W")->delimiter(',')->capture_default_str();
+  app.add_option("--latent-dtype", o.latent_dtype, "Latent storage: float32 or float16")
+      ->check(CLI::IsMember({"float32", "float16"}))->capture_default_str();
+  app.add_flag("--images,!--no-images", o.images, "Write decoded uint8 images of the leaves (default on)");
+  app.add_flag("--velocity", o.velocity, "Also write /nodes/velocity");
+  app.add_option("--conditioning", o.conditioning, "Also write /prompts/conditioning of shape TOKENS,DIM")
+      ->delimiter(',');
+  app.add_option("--zstd-level", o.zstd_level, "Zstandard level of the datasets; 0 = uncompressed")
+      ->capture_default_str();
+}
+
+void validate(const SynthOptions& o, const cli::Given&) {
+  if (o.steps < 1) throw UsageError("--steps: must be >= 1");
+  if (o.depth < 1) throw UsageError("--depth: must be >= 1");
+  if (o.branching.size() != 1 && o.branching.size() != static_cast<std::size_t>(o.depth))
+    throw UsageError("--branching: give one value or one per layer (" + std::to_string(o.depth) + ")");
+  for (auto b : o.branching)
+    if (b < 1) throw UsageError("--branching: values must be >= 1");
+  if (o.window_start < 0 || o.window_start + o.depth > o.steps)
+    throw UsageError("--window-start: the window [l, l + depth) must fit in the " + std::to_string(o.steps) + " steps");
+  if (o.latent_shape.size() != 3) throw UsageError("--latent-shape: expected C,H,W");
+  for (auto d : o.latent_shape)
+    if (d < 1) throw UsageError("--latent-shape: extents must be >= 1");
+  if (o.images && o.latent_shape[0] != 3) throw UsageError("--images needs 3 latent channels (or use --no-images)");
+  if (!o.conditioning.empty() && o.conditioning.size() != 2)
+    throw UsageError("--conditioning: expected TOKENS,DIM");
+  if (o.zstd_level < 0 || o.zstd_level > 22) throw UsageError("--zstd-level: expected 0..22");
+  if (o.count < 1) throw UsageError("--count: must be >= 1");
+}
+
+int run_synth(const SynthOptions& o, cli::Context& ctx, const std::string& output) {
+  cli::check_stdout_free(ctx, output);
+  const auto start = std::chrono::steady_clock::now();
+  format::Prompts source;
+  if (!o.prompts.empty()) {
+    source = format::read_prompt_file(o.prompts);
+    if (source.conditioning && !o.conditioning.empty())
+      throw UsageError("--conditioning: " + o.prompts + " already has /prompts/conditioning");
+  } else {
+    for (std::int64_t i = 0; i < o.count; ++i) {
+      source.text.push_back("synthetic prompt " + std::to_string(i));
+      source.id.push_back(i);
+    }
+  }
+  const auto range = ctx.shard.range(source.text.size());
+  if (ctx.shard.count > 1)
+    log::info("shard " + ctx.shard.text() + ": prompts [" + std::to_string(range.first) + ", " +
+              std::to_string(range.second) + ")");
+  cli::Progress progress(ctx, "prompts", range.second - range.first);
+  format::Trajectory t = synthesize(o, source, range, ctx.seed, [&](std::size_t done) { progress.update(done); });
+  progress.finish();
+  std::vector<cli::InputRecord> inputs;
+  if (!o.prompts.empty() && o.prompts != "-") inputs.push_back({o.prompts, sha256_of_file(o.prompts)});
+  const double generate = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const std::size_t bytes = save_trajectory(output, t, ctx, inputs, format::WriteOptions{o.zstd_level},
+                                            nlohmann::json{{"generate", generate}}.dump());
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  log::summary("wrote " + std::to_string(t.prompts.text.size()) + " prompts, " + std::to_string(t.nodes.size()) +
+               " nodes, " + std::to_string(t.leaves.size()) + " leaves (" + std::to_string(bytes) + " bytes) to " +
+               (output == "-" ? std::string("<stdout>") : output));
+  if (ctx.json) {
+    nlohmann::ordered_json j{{"tool", ctx.tool},       {"output", output},
+                             {"prompts", t.prompts.text.size()}, {"nodes", t.nodes.size()},
+                             {"leaves", t.leaves.size()},        {"bytes", bytes},
+                             {"seed", std::to_string(ctx.seed)}, {"shard", ctx.shard.text()},
+                             {"seconds", seconds}};
+    std::printf("%s\n", j.dump().c_str());
+  }
+  return 0;
+}
+
 cli::ToolSpec synth_spec() {
   cli::ToolSpec spec;
   spec.name = "treerpo-synth";
   spec.summary = "Write a synthetic trajectory file (keyed random tree, no model) for tests and pipelines";
   spec.footer = "Example: treerpo-synth --count 8 --seed 1 -o synth.h5; see treerpo-synth(1).";
   spec.common.output = spec.common.seed = spec.common.shard = spec.common.progress = true;
-  spec.setup = [](CLI::App& app, std::string& output) {
-    auto o = std::make_shared<SynthOptions>();
-    app.add_option("--prompts", o->prompts, "Prompts: a text file (one per line, ids = line order) or an HDF5 prompt "
-                   "file whose embeddings are carried over (see treerpo-prompts(5))");
-    app.add_option("--count", o->count, "Number of generated prompts when --prompts is not given")->capture_default_str();
-    app.add_option("--steps", o->steps, "Schedule steps T")->capture_default_str();
-    app.add_option("--shift", o->shift, "Schedule shift")->capture_default_str();
-    app.add_option("--depth", o->depth, "Tree depth d (window layers)")->capture_default_str();
-    app.add_option("--branching", o->branching, "Children per node: one value, or one per layer (B[,B...])")
-        ->delimiter(',')->capture_default_str();
-    app.add_option("--window-start", o->window_start, "First window step l")->capture_default_str();
-    app.add_option("--noise", o->noise, "Noise level a_0 of the first layer")->capture_default_str();
-    app.add_option("--noise-growth", o->noise_growth, "Growth beta: a_k = a_0 (1 + beta k / (d - 1))")
-        ->capture_default_str();
-    app.add_option("--iteration", o->iteration, "Training iteration recorded in the file")->capture_default_str();
-    app.add_option("--latent-shape", o->latent_shape, "Latent shape C,H,W")->delimiter(',')->capture_default_str();
-    app.add_option("--latent-dtype", o->latent_dtype, "Latent storage: float32 or float16")
-        ->check(CLI::IsMember({"float32", "float16"}))->capture_default_str();
-    app.add_flag("--images,!--no-images", o->images, "Write decoded uint8 images of the leaves (default on)");
-    app.add_flag("--velocity", o->velocity, "Also write /nodes/velocity");
-    app.add_option("--conditioning", o->conditioning, "Also write /prompts/conditioning of shape TOKENS,DIM")
-        ->delimiter(',');
-    app.add_option("--zstd-level", o->zstd_level, "Zstandard level of the datasets; 0 = uncompressed")
-        ->capture_default_str();
-    return [o, &output](cli::Context& ctx) -> int {
-      validate(*o);
-      cli::check_stdout_free(ctx, output);
-      const auto start = std::chrono::steady_clock::now();
-      format::Prompts source;
-      if (!o->prompts.empty()) {
-        source = format::read_prompt_file(o->prompts);
-        if (source.conditioning && !o->conditioning.empty())
-          throw UsageError("--conditioning: " + o->prompts + " already has /prompts/conditioning");
-      } else {
-        for (std::int64_t i = 0; i < o->count; ++i) {
-          source.text.push_back("synthetic prompt " + std::to_string(i));
-          source.id.push_back(i);
-        }
-      }
-      const auto range = ctx.shard.range(source.text.size());
-      if (ctx.shard.count > 1)
-        log::info("shard " + ctx.shard.text() + ": prompts [" + std::to_string(range.first) + ", " +
-                  std::to_string(range.second) + ")");
-      cli::Progress progress(ctx, "prompts", range.second - range.first);
-      format::Trajectory t = synthesize(*o, source, range, ctx.seed, [&](std::size_t done) { progress.update(done); });
-      progress.finish();
-      std::vector<cli::InputRecord> inputs;
-      if (!o->prompts.empty() && o->prompts != "-") inputs.push_back({o->prompts, sha256_of_file(o->prompts)});
-      const double generate = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      const std::size_t bytes = save_trajectory(output, t, ctx, inputs, format::WriteOptions{o->zstd_level},
-                                                nlohmann::json{{"generate", generate}}.dump());
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      log::summary("wrote " + std::to_string(t.prompts.text.size()) + " prompts, " + std::to_string(t.nodes.size()) +
-                   " nodes, " + std::to_string(t.leaves.size()) + " leaves (" + std::to_string(bytes) + " bytes) to " +
-                   (output == "-" ? std::string("<stdout>") : output));
-      if (ctx.json) {
-        nlohmann::ordered_json j{{"tool", ctx.tool},       {"output", output},
-                                 {"prompts", t.prompts.text.size()}, {"nodes", t.nodes.size()},
-                                 {"leaves", t.leaves.size()},        {"bytes", bytes},
-                                 {"seed", std::to_string(ctx.seed)}, {"shard", ctx.shard.text()},
-                                 {"seconds", seconds}};
-        std::printf("%s\n", j.dump().c_str());
-      }
-      return 0;
-    };
-  };
-  return spec;
+  return cli::make_tool<SynthOptions>(spec, add_synth_options, validate, run_synth);
 }
 
 }  // namespace treerpo::tools

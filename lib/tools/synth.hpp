@@ -42,6 +42,10 @@ format::Trajectory synthesize(const SynthOptions& o, const std::vector<std::stri
                               std::pair<std::size_t, std::size_t> range, std::uint64_t seed,
                               const std::function<void(std::size_t)>& on_prompt = {});
 
+void add_synth_options(CLI::App& app, SynthOptions& o);
+/// \throws UsageError for an inconsistent tree shape, window or latent shape
+void validate(const SynthOptions& o, const cli::Given& given);
+int run_synth(const SynthOptions& o, cli::Context& ctx, const std::string& output);
 cli::ToolSpec synth_spec();
 
 }  // namespace treerpo::tools

@@ -36,32 +36,10 @@ namespace {
 // every weight of the archive, which is rarely meant (an SD3 transformer has billions).
 void set_trainable(model::Policy& policy, const std::string& regex, const cli::Context& ctx) {
   policy.set_trainable(regex);
-  if (policy.kind() == "torchscript" && !cli::on_command_line(ctx, "--trainable"))
+  if (policy.kind() == "torchscript" && !ctx.given("--trainable"))
     log::warning("no --trainable: every parameter of the TorchScript policy is trained (select adapters with, "
                  "e.g., --trainable lora_)");
 }
-
-struct UpdateOptions {
-  std::vector<std::string> inputs;
-  PolicyCliOptions policy;
-  std::string objective;  // empty = by input kind
-  std::string trainable = ".*";
-  std::string metrics;
-  std::string export_path;
-  bool weights_only = false;
-  training::SftConfig sft;
-  training::RlConfig rl;
-  // RL options resolved by the tool
-  std::string lambda_schedule = "linear";
-  std::int64_t lambda_iterations = 100;
-  std::int64_t iteration = -1;
-  std::string sft_data;
-  std::string reference;
-  double replay_tolerance = 1e-4;
-  std::string on_mismatch = "error";
-  bool strict_health = false;
-  int dist_timeout = 300;
-};
 
 // SFT-only and RL-only options: given with the other kind of objective they are refused.
 const std::vector<std::string> kSftOnly{"--steps", "--batch-size", "--lr-schedule", "--warmup", "--cond-dropout",
@@ -218,94 +196,93 @@ void check_inputs(const std::vector<LoadedTrajectory>& inputs, Health& health) {
   }
 }
 
-// The RL update of trajectory files.
-int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Inputs& in) {
-  const auto launch = training::launch_from_environment();
-  if (launch.world > 1 && ctx.device.rfind("cuda", 0) == 0 && ctx.device.find(':') == std::string::npos)
-    ctx.device = "cuda:" + std::to_string(launch.local_rank);  // one GPU per local rank
-  const bool writer = launch.rank == 0;
-  auto& c = o.rl;
-  const auto& first = in.trajectories.front().trajectory;
-  if (o.objective.empty()) o.objective = first.rollout.mode == "tree" ? "layertuning" : "grpo";
-  c.objective = o.objective;
+// Where a checkpoint's training stands: its "training" record and optimizer state. Empty
+// (objective "") for weights without one (a TorchScript policy, a --weights-only file).
+struct ResumePoint {
+  std::string objective;
+  std::int64_t step = 0;
+  std::uint64_t seed = 0;
+  std::int64_t iteration = 0;
+  std::string inputs;  ///< digests of the update's inputs (RL)
+  std::int64_t minibatches_done = 0, minibatches_total = 0;
+  double ema = 0;      ///< SFT's moving-average decay
+  std::map<std::string, torch::Tensor> tensors;
+};
+
+ResumePoint read_resume_point(const model::Policy& policy, const std::string& path) {
+  ResumePoint p;
+  const auto* b = dynamic_cast<const model::BuiltinPolicy*>(&policy);
+  if (!b) return p;
+  const auto it = b->metadata().find("training");
+  if (it == b->metadata().end()) return p;
+  const auto t = nlohmann::json::parse(it->second, nullptr, false);
+  if (!t.is_object()) return p;
+  p.objective = t.value("objective", "");
+  p.step = t.value("step", std::int64_t{0});
+  const std::string seed = t.value("seed", std::string("0"));
+  try {
+    std::size_t used = 0;
+    p.seed = std::stoull(seed, &used);
+    if (used != seed.size() || seed.find('-') != std::string::npos) throw std::invalid_argument("seed");
+  } catch (const std::exception&) {
+    throw DataError(path + ": metadata training: seed '" + seed + "' is not an unsigned 64-bit decimal");
+  }
+  p.iteration = t.value("iteration", std::int64_t{0});
+  p.inputs = t.value("inputs", "");
+  p.minibatches_done = t.value("minibatches_done", std::int64_t{0});
+  p.minibatches_total = t.value("minibatches_total", std::int64_t{0});
+  p.ema = t.value("ema", 0.0);
+  p.tensors = b->extras();
+  return p;
+}
+
+// Writes the trained policy: resumable (optimizer state and the training record) or, with
+// --weights-only, the weights alone (SFT: the moving average when one is kept); then --export.
+void write_checkpoint(model::Policy& policy, const UpdateOptions& o, const cli::Context& ctx, const std::string& output,
+                      const std::vector<cli::InputRecord>& records, const training::OptimizerState& state,
+                      const nlohmann::json& training, const std::string& timings_json, bool moving_average) {
+  signals::AllowPublish publish;  // the checkpoint a stop asks for must be written
+  const auto provenance = ctx.provenance_record(records, timings_json);
+  if (o.weights_only && moving_average) training::load_moving_average(policy, state);
+  if (o.weights_only) policy.save(output, ctx.force, {}, {{"provenance", provenance}});
+  else policy.save(output, ctx.force, state.tensors, {{"provenance", provenance}, {"training", training.dump()}});
+  if (!o.export_path.empty()) policy.export_safetensors(o.export_path, /*trainable_only=*/true, ctx.force);
+}
+
+// The rules between RL options that hold once the objective is known (it may come from the
+// inputs' rollout mode). \throws UsageError
+void check_rl_options(const UpdateOptions& o, const std::string& objective, const cli::Given& given) {
+  const auto& c = o.rl;
   for (const auto* opt : {"--lambda", "--lambda-schedule", "--lambda-iterations", "--sft-target", "--sft-data",
                           "--sft-batch", "--layer-weights", "--no-advantage-weighting", "--sft-velocity"})
-    if (c.objective == "grpo" && cli::on_command_line(ctx, opt))
+    if (objective == "grpo" && given(opt))
       throw UsageError(std::string(opt) + " applies to --objective layertuning (the objective is grpo)");
   if (!o.sft_data.empty() && c.sft_target != "dataset")
     throw UsageError("--sft-data is the data of --sft-target dataset (the target is " + c.sft_target + ")");
-  if (c.objective == "layertuning" && c.sft_target == "dataset" && o.sft_data.empty())
+  if (objective == "layertuning" && c.sft_target == "dataset" && o.sft_data.empty())
     throw UsageError("--sft-target dataset needs --sft-data FILE (a treerpo-shapes data set)");
-  if (c.sft_target != "dataset" && cli::on_command_line(ctx, "--sft-batch"))
+  if (c.sft_target != "dataset" && given("--sft-batch"))
     throw UsageError("--sft-batch applies to --sft-target dataset (the target is " + c.sft_target + ")");
-  if (c.sft_target == "dataset" &&
-      (cli::on_command_line(ctx, "--layer-weights") || cli::on_command_line(ctx, "--no-advantage-weighting")))
+  if (c.sft_target == "dataset" && (given("--layer-weights") || given("--no-advantage-weighting")))
     throw UsageError("--layer-weights and --no-advantage-weighting apply to the best-leaf and velocity targets");
-  if (c.sft_target != "best-leaf" && cli::on_command_line(ctx, "--sft-velocity"))
+  if (c.sft_target != "best-leaf" && given("--sft-velocity"))
     throw UsageError("--sft-velocity applies to --sft-target best-leaf (the target is " + c.sft_target + ")");
-  if (c.kl_weight > 0 && o.reference.empty()) throw UsageError("--kl-weight needs --reference CHECKPOINT");
-  if (c.kl_weight == 0 && !o.reference.empty()) throw UsageError("--reference is used only with --kl-weight > 0");
+}
 
-  if (!ctx.force && access(output.c_str(), F_OK) == 0)
-    throw UsageError(output + ": output exists (use --force to overwrite)");
-  auto policy = load_policy(o.policy, ctx);
-  set_trainable(*policy, o.trainable, ctx);
-  const std::string digest = policy->digest();
-
-  // Optimizer state and, mid-update, the position from the checkpoint.
-  training::OptimizerState state;
-  std::int64_t start_minibatch = 0, resume_total = 0;
-  const std::string input_digests = digest_list(in.records);
-  if (auto* b = dynamic_cast<model::BuiltinPolicy*>(policy.get())) {
-    auto it = b->metadata().find("training");
-    if (it != b->metadata().end()) {
-      const auto t = nlohmann::json::parse(it->second, nullptr, false);
-      const std::string objective = t.is_object() ? t.value("objective", "") : "";
-      if (objective == "grpo" || objective == "layertuning") {
-        state.step = t.value("step", std::int64_t{0});
-        state.tensors = b->extras();
-        if (t.value("inputs", "") == input_digests && t.value("minibatches_done", 0) < t.value("minibatches_total", 0)) {
-          resume_total = t.value("minibatches_total", std::int64_t{0});
-          start_minibatch = t.value("minibatches_done", std::int64_t{0});
-          // The order of the edges and the SFT noise are keyed by seed and iteration: a resume
-          // under other keys would train some edges twice and others never.
-          const auto seed = std::stoull(t.value("seed", std::string("0")));
-          const auto iteration = t.value("iteration", std::int64_t{0});
-          if (ctx.seed_given && ctx.seed != seed)
-            throw UsageError(o.policy.path + ": the checkpoint stopped mid-update with seed " + std::to_string(seed) +
-                             "; resume with that seed (or none)");
-          if (o.iteration >= 0 && o.iteration != iteration)
-            throw UsageError(o.policy.path + ": the checkpoint stopped mid-update at iteration " +
-                             std::to_string(iteration) + "; resume with that --iteration (or none)");
-          ctx.seed = seed;
-          o.iteration = iteration;
-          if (writer)
-            log::info("resuming this update at minibatch " + std::to_string(start_minibatch) + " of " +
-                      std::to_string(t.value("minibatches_total", 0)) + " (optimizer step " + std::to_string(state.step) + ")");
-        }
-      }
-    }
-  }
-  // Without --seed the rollout's seed keys the minibatch order: a loop run with one seed is
-  // reproducible end to end.
-  if (!ctx.seed_given && start_minibatch == 0) ctx.seed = std::stoull(first.rollout.seed);
-  c.seed = ctx.seed;
-  c.iteration = o.iteration >= 0 ? o.iteration : first.rollout.iteration;
-  c.lambda = c.objective == "layertuning" ? training::lambda_at(o.lambda_schedule, c.lambda, o.lambda_iterations, c.iteration)
-                                          : 0.0;
-
-  // The files must come from these weights (skipped when resuming: the weights moved on).
-  std::vector<training::RlInput> rl_inputs;
+// The files must come from these weights: the latent shape always, the model digest unless
+// the update resumes (the weights moved on).
+void check_rollout_sources(const UpdateOptions& o, const Inputs& in, const model::Policy& policy, bool resuming,
+                           bool writer) {
+  const std::string digest = policy.digest();
   for (const auto& t : in.trajectories) {
-    rl_inputs.push_back({t.file.name, &t.trajectory});
-    if (t.trajectory.rollout.latent_shape != policy->latent_shape()) {
+    if (t.trajectory.rollout.latent_shape != policy.latent_shape()) {
       std::string shape;
-      for (auto d : policy->latent_shape()) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
+      for (auto d : policy.latent_shape()) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
       std::string theirs;
       for (auto d : t.trajectory.rollout.latent_shape) theirs += (theirs.empty() ? "" : ", ") + std::to_string(d);
       throw DataError(t.file.name + ": /rollout latent_shape [" + theirs + "] differs from the policy's [" + shape + "]");
     }
-    if (start_minibatch > 0 || t.trajectory.rollout.model_digest == digest) continue;
+    if (resuming || t.trajectory.rollout.model_digest == digest) continue;
     // The digest covers the dtype: a rollout in bfloat16 updated in float32 differs by that alone.
     const auto settings = nlohmann::json::parse(t.trajectory.rollout.settings, nullptr, false);
     const std::string sampled_dtype = settings.is_object() && settings.contains("policy_dtype") &&
@@ -321,7 +298,160 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
     if (o.on_mismatch == "error") throw DataError(message + " (--on-mismatch warn trains on them anyway)");
     if (writer) log::warning(message);
   }
+}
 
+// One minibatch's metrics line; per loss term, the norm of its own gradient and its share
+// <g_term, g> / |g|^2.
+nlohmann::ordered_json minibatch_json(const training::MinibatchMetrics& m) {
+  nlohmann::ordered_json j{{"minibatch", m.minibatch},   {"epoch", m.epoch},
+                           {"step", m.step},             {"edges", m.edges},
+                           {"loss", m.loss},             {"loss_grpo", m.loss_grpo},
+                           {"loss_sft", m.loss_sft},     {"loss_kl", m.loss_kl},
+                           {"lambda", m.lambda},         {"ratio_dev", m.ratio_dev},
+                           {"max_ratio_dev", m.max_ratio_dev}, {"clip_fraction", m.clip_fraction},
+                           {"approx_kl", m.approx_kl},   {"sft_items", m.sft_items},
+                           {"seconds", m.seconds}};
+  j["outside_fraction"] = m.outside_fraction;
+  if (m.grad_norm != -1) {
+    j["grad_norm"] = m.grad_norm;
+    const std::pair<const char*, std::pair<double, double>> terms[] = {
+        {"grpo", {m.grad_norm_grpo, m.grad_share_grpo}},
+        {"sft", {m.grad_norm_sft, m.grad_share_sft}},
+        {"kl", {m.grad_norm_kl, m.grad_share_kl}}};
+    for (const auto& [name, v] : terms)
+      if (v.first >= 0 || std::isnan(v.first)) {
+        j[std::string("grad_norm_") + name] = v.first;
+        j[std::string("grad_share_") + name] = v.second;
+      }
+  }
+  return j;
+}
+
+// Health at a minibatch: the ratio past its clip range on most edges of a fresh update's first
+// minibatch, and a gradient that is zero or not finite at an optimizer step.
+void check_minibatch(const training::MinibatchMetrics& m, bool fresh, Health& health, const std::string& inputs_name) {
+  if (m.minibatch == 1 && fresh && m.outside_fraction > 0.5)
+    health.report("ratio-past-clip", inputs_name,
+                  "the ratio is past its clip range on " + std::to_string(m.outside_fraction * 100.0).substr(0, 5) +
+                      "% of the edges at the first minibatch (mean |rho - 1| " + std::to_string(m.ratio_dev) +
+                      "): the trajectories are stale or the clip range is too narrow for the log-probability "
+                      "reduction");
+  if (m.grad_norm != -1 && !std::isfinite(m.grad_norm))
+    health.report("nonfinite-grad-norm", inputs_name,
+                  "the gradient norm is not finite at optimizer step " + std::to_string(m.step));
+  else if (m.grad_norm == 0)
+    health.report("zero-grad-norm", inputs_name,
+                  "the gradient norm is zero at optimizer step " + std::to_string(m.step) + ": nothing trains");
+}
+
+// The update's summary: means over its minibatches weighted by edges, and per loss term the
+// means over the optimizer steps (which term drives the update).
+nlohmann::ordered_json rl_summary(const std::vector<training::MinibatchMetrics>& seen) {
+  double edges = 0, loss = 0, grpo = 0, sft = 0, kl = 0, dev = 0, clip = 0, akl = 0;
+  for (const auto& m : seen) {
+    const double e = static_cast<double>(m.edges);
+    edges += e;
+    loss += m.loss * e; grpo += m.loss_grpo * e; sft += m.loss_sft * e; kl += m.loss_kl * e;
+    dev += m.ratio_dev * e; clip += m.clip_fraction * e; akl += m.approx_kl * e;
+  }
+  const double ne = std::max(edges, 1.0);
+  nlohmann::ordered_json term_grads = nlohmann::ordered_json::object();
+  for (const std::string name : {"grpo", "sft", "kl"}) {
+    double norm = 0, share = 0, steps = 0;
+    for (const auto& m : seen) {
+      if (m.grad_norm == -1) continue;
+      const double v = name == "grpo" ? m.grad_norm_grpo : name == "sft" ? m.grad_norm_sft : m.grad_norm_kl;
+      const double s = name == "grpo" ? m.grad_share_grpo : name == "sft" ? m.grad_share_sft : m.grad_share_kl;
+      if (v == -1) continue;
+      norm += v;
+      share += s;
+      steps += 1;
+    }
+    if (steps > 0) term_grads[name] = {{"grad_norm", norm / steps}, {"grad_share", share / steps}};
+  }
+  return {{"edges", static_cast<std::int64_t>(edges)},
+          {"loss", loss / ne},
+          {"loss_grpo", grpo / ne},
+          {"loss_sft", sft / ne},
+          {"loss_kl", kl / ne},
+          {"ratio_dev", dev / ne},
+          {"clip_fraction", clip / ne},
+          {"approx_kl", akl / ne},
+          {"grad_norm", seen.empty() ? 0.0 : seen.back().grad_norm},
+          {"terms", term_grads}};
+}
+
+// The objective: the one given, else layertuning for tree files and grpo for the baselines'.
+std::string rl_objective(const UpdateOptions& o, const format::Trajectory& first) {
+  return !o.objective.empty() ? o.objective : first.rollout.mode == "tree" ? "layertuning" : "grpo";
+}
+
+// The RL configuration of this update: objective, seed and iteration (from the resume point, the
+// options or the inputs), lambda at the iteration.
+training::RlConfig resolve_rl_config(const UpdateOptions& o, cli::Context& ctx, const format::Trajectory& first,
+                                     const ResumePoint& resume, bool mid_update) {
+  training::RlConfig c = o.rl;
+  c.grad_accum = o.sft.grad_accum;
+  c.until = o.sft.until;
+  c.grad_clip = o.sft.grad_clip;
+  c.adamw = training::AdamWSettings{o.sft.lr, o.sft.weight_decay, o.sft.beta1, o.sft.beta2};
+  c.objective = rl_objective(o, first);
+  std::int64_t iteration = o.iteration;
+  if (mid_update) {
+    // The order of the edges and the SFT noise are keyed by seed and iteration: a resume under
+    // other keys would train some edges twice and others never.
+    if (ctx.seed_given && ctx.seed != resume.seed)
+      throw UsageError(o.policy.path + ": the checkpoint stopped mid-update with seed " + std::to_string(resume.seed) +
+                       "; resume with that seed (or none)");
+    if (o.iteration >= 0 && o.iteration != resume.iteration)
+      throw UsageError(o.policy.path + ": the checkpoint stopped mid-update at iteration " +
+                       std::to_string(resume.iteration) + "; resume with that --iteration (or none)");
+    ctx.seed = resume.seed;
+    iteration = resume.iteration;
+  } else if (!ctx.seed_given) {
+    // Without --seed the rollout's seed keys the minibatch order: a loop run with one seed is
+    // reproducible end to end.
+    ctx.seed = std::stoull(first.rollout.seed);
+  }
+  c.seed = ctx.seed;
+  c.iteration = iteration >= 0 ? iteration : first.rollout.iteration;
+  c.lambda = c.objective == "layertuning" ? training::lambda_at(o.lambda_schedule, c.lambda, o.lambda_iterations, c.iteration)
+                                          : 0.0;
+  return c;
+}
+
+// The RL update of trajectory files.
+int run_rl(const UpdateOptions& o, cli::Context& ctx, const std::string& output, Inputs& in) {
+  const auto launch = training::launch_from_environment();
+  if (launch.world > 1 && ctx.device.rfind("cuda", 0) == 0 && ctx.device.find(':') == std::string::npos)
+    ctx.device = "cuda:" + std::to_string(launch.local_rank);  // one GPU per local rank
+  const bool writer = launch.rank == 0;
+  const auto& first = in.trajectories.front().trajectory;
+  check_rl_options(o, rl_objective(o, first), ctx.given);
+  if (o.rl.kl_weight > 0 && o.reference.empty()) throw UsageError("--kl-weight needs --reference CHECKPOINT");
+  if (o.rl.kl_weight == 0 && !o.reference.empty()) throw UsageError("--reference is used only with --kl-weight > 0");
+  if (!ctx.force && access(output.c_str(), F_OK) == 0)
+    throw UsageError(output + ": output exists (use --force to overwrite)");
+  auto policy = load_policy(o.policy, ctx);
+  set_trainable(*policy, o.trainable, ctx);
+
+  // Optimizer state and, mid-update, the position from the checkpoint.
+  const std::string input_digests = digest_list(in.records);
+  const auto resume = read_resume_point(*policy, o.policy.path);
+  training::OptimizerState state;
+  const bool rl_checkpoint = resume.objective == "grpo" || resume.objective == "layertuning";
+  if (rl_checkpoint) state = {resume.step, resume.tensors};
+  const bool mid_update =
+      rl_checkpoint && resume.inputs == input_digests && resume.minibatches_done < resume.minibatches_total;
+  const std::int64_t start_minibatch = mid_update ? resume.minibatches_done : 0;
+  if (mid_update && writer)
+    log::info("resuming this update at minibatch " + std::to_string(start_minibatch) + " of " +
+              std::to_string(resume.minibatches_total) + " (optimizer step " + std::to_string(state.step) + ")");
+  const auto c = resolve_rl_config(o, ctx, first, resume, mid_update);
+
+  std::vector<training::RlInput> rl_inputs;
+  for (const auto& t : in.trajectories) rl_inputs.push_back({t.file.name, &t.trajectory});
+  check_rollout_sources(o, in, *policy, mid_update, writer);
   // Health of the inputs' signal, before any training: warnings (or, strict, a refusal).
   Health health(ctx, o.strict_health, writer);
   const std::string inputs_name = in.records.front().path + (in.records.size() > 1 ? " (and the other inputs)" : "");
@@ -341,13 +471,13 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
   if (launch.world > 1 && writer)
     log::info("data parallel: " + std::to_string(launch.world) + " ranks (" + launch.launcher + ", Gloo at " +
               launch.master_addr + ":" + std::to_string(launch.master_port) + ")");
-
   const auto edges_total = training::trainable_edges(rl_inputs).size();
   const auto per_epoch = static_cast<std::int64_t>((edges_total + static_cast<std::size_t>(c.minibatch) - 1) /
                                                    static_cast<std::size_t>(c.minibatch));
-  if (start_minibatch > 0 && resume_total != per_epoch * c.epochs)
+  if (mid_update && resume.minibatches_total != per_epoch * c.epochs)
     throw UsageError(o.policy.path + ": the checkpoint stopped at minibatch " + std::to_string(start_minibatch) + " of " +
-                     std::to_string(resume_total) + ", but these options make " + std::to_string(per_epoch * c.epochs) +
+                     std::to_string(resume.minibatches_total) + ", but these options make " +
+                     std::to_string(per_epoch * c.epochs) +
                      " minibatches: resume with the --minibatch and --epochs of the interrupted run");
   MetricsSink metrics(o.metrics, writer);
   const auto rewards = reward_statistics(in.trajectories);
@@ -360,7 +490,7 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
       [&](double max_dev) {
         replay_dev = max_dev;
         if (max_dev <= o.replay_tolerance) return;
-        const std::string message = in.records.front().path + (in.records.size() > 1 ? " (and the other inputs)" : "") +
+        const std::string message = inputs_name +
                                     ": /nodes/log_prob: replay check failed: recomputed log-probabilities give max |rho - 1| = " +
                                     std::to_string(max_dev) + " at the first minibatch (tolerance " +
                                     std::to_string(o.replay_tolerance) +
@@ -370,98 +500,33 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
       },
       [&](const training::MinibatchMetrics& m) {
         seen.push_back(m);
-        // Health: the ratio past its clip range on most edges of a fresh update's first minibatch,
-        // and a gradient that is zero or not finite at an optimizer step.
-        if (m.minibatch == 1 && start_minibatch == 0 && m.outside_fraction > 0.5)
-          health.report("ratio-past-clip", inputs_name,
-                        "the ratio is past its clip range on " + std::to_string(m.outside_fraction * 100.0).substr(0, 5) +
-                            "% of the edges at the first minibatch (mean |rho - 1| " + std::to_string(m.ratio_dev) +
-                            "): the trajectories are stale or the clip range is too narrow for the log-probability "
-                            "reduction");
-        if (m.grad_norm != -1 && !std::isfinite(m.grad_norm))
-          health.report("nonfinite-grad-norm", inputs_name,
-                        "the gradient norm is not finite at optimizer step " + std::to_string(m.step));
-        else if (m.grad_norm == 0)
-          health.report("zero-grad-norm", inputs_name,
-                        "the gradient norm is zero at optimizer step " + std::to_string(m.step) + ": nothing trains");
-        nlohmann::ordered_json j{{"minibatch", m.minibatch},   {"epoch", m.epoch},
-                                 {"step", m.step},             {"edges", m.edges},
-                                 {"loss", m.loss},             {"loss_grpo", m.loss_grpo},
-                                 {"loss_sft", m.loss_sft},     {"loss_kl", m.loss_kl},
-                                 {"lambda", m.lambda},         {"ratio_dev", m.ratio_dev},
-                                 {"max_ratio_dev", m.max_ratio_dev}, {"clip_fraction", m.clip_fraction},
-                                 {"approx_kl", m.approx_kl},   {"sft_items", m.sft_items},
-                                 {"seconds", m.seconds}};
-        j["outside_fraction"] = m.outside_fraction;
-        if (m.grad_norm != -1) {
-          j["grad_norm"] = m.grad_norm;
-          // Per loss term: the norm of its own gradient and its share <g_term, g> / |g|^2.
-          const std::pair<const char*, std::pair<double, double>> terms[] = {
-              {"grpo", {m.grad_norm_grpo, m.grad_share_grpo}},
-              {"sft", {m.grad_norm_sft, m.grad_share_sft}},
-              {"kl", {m.grad_norm_kl, m.grad_share_kl}}};
-          for (const auto& [name, v] : terms)
-            if (v.first >= 0 || std::isnan(v.first)) {
-              j[std::string("grad_norm_") + name] = v.first;
-              j[std::string("grad_share_") + name] = v.second;
-            }
-        }
-        metrics.write(j);
+        check_minibatch(m, start_minibatch == 0, health, inputs_name);
+        metrics.write(minibatch_json(m));
         progress.update(static_cast<std::uint64_t>(m.minibatch));
         return signals::pending() == 0;
       });
   progress.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  // The update's summary: means over its minibatches, and the inputs' reward statistics.
-  double edges = 0, loss = 0, grpo = 0, sft = 0, kl = 0, dev = 0, clip = 0, akl = 0;
-  for (const auto& m : seen) {
-    const double e = static_cast<double>(m.edges);
-    edges += e;
-    loss += m.loss * e; grpo += m.loss_grpo * e; sft += m.loss_sft * e; kl += m.loss_kl * e;
-    dev += m.ratio_dev * e; clip += m.clip_fraction * e; akl += m.approx_kl * e;
-  }
-  const double ne = std::max(edges, 1.0);
+  const auto means = rl_summary(seen);
+  const double edges = means["edges"].get<double>();
   const double edges_per_s = edges / std::max(seconds, 1e-9);
-  // Per loss term, means over the optimizer steps: which term drives the update.
-  nlohmann::ordered_json term_grads = nlohmann::ordered_json::object();
-  for (const char* name : {"grpo", "sft", "kl"}) {
-    double norm = 0, share = 0, steps = 0;
-    for (const auto& m : seen) {
-      if (m.grad_norm == -1) continue;
-      const std::string n = name;
-      const double v = n == "grpo" ? m.grad_norm_grpo : n == "sft" ? m.grad_norm_sft : m.grad_norm_kl;
-      const double s = n == "grpo" ? m.grad_share_grpo : n == "sft" ? m.grad_share_sft : m.grad_share_kl;
-      if (v == -1) continue;
-      norm += v;
-      share += s;
-      steps += 1;
-    }
-    if (steps > 0) term_grads[name] = {{"grad_norm", norm / steps}, {"grad_share", share / steps}};
-  }
   nlohmann::ordered_json summary{{"update", true},
                                  {"objective", c.objective},
                                  {"iteration", c.iteration},
                                  {"step", result.state.step},
                                  {"minibatches", result.minibatches_done},
-                                 {"minibatches_total", result.minibatches_total},
-                                 {"edges", static_cast<std::int64_t>(edges)},
-                                 {"loss", loss / ne},
-                                 {"loss_grpo", grpo / ne},
-                                 {"loss_sft", sft / ne},
-                                 {"loss_kl", kl / ne},
-                                 {"lambda", c.lambda},
-                                 {"ratio_dev", dev / ne},
-                                 {"replay_max_ratio_dev", replay_dev},
-                                 {"clip_fraction", clip / ne},
-                                 {"approx_kl", akl / ne},
-                                 {"grad_norm", seen.empty() ? 0.0 : seen.back().grad_norm},
-                                 {"terms", term_grads},
-                                 {"health", health.json()},
-                                 {"edges_per_s", edges_per_s},
-                                 {"seconds", seconds},
-                                 {"ranks", launch.world},
-                                 {"rewards", rewards}};
+                                 {"minibatches_total", result.minibatches_total}};
+  for (const auto* key : {"edges", "loss", "loss_grpo", "loss_sft", "loss_kl"}) summary[key] = means[key];
+  summary["lambda"] = c.lambda;
+  summary["ratio_dev"] = means["ratio_dev"];
+  summary["replay_max_ratio_dev"] = replay_dev;
+  for (const auto* key : {"clip_fraction", "approx_kl", "grad_norm", "terms"}) summary[key] = means[key];
+  summary["health"] = health.json();
+  summary["edges_per_s"] = edges_per_s;
+  summary["seconds"] = seconds;
+  summary["ranks"] = launch.world;
+  summary["rewards"] = rewards;
   metrics.write(summary);
 
   const nlohmann::json training{{"objective", c.objective},
@@ -471,19 +536,16 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
                                 {"inputs", input_digests},
                                 {"minibatches_done", result.minibatches_done},
                                 {"minibatches_total", result.minibatches_total}};
-  if (writer) {
-    signals::AllowPublish publish;  // the checkpoint a stop asks for must be written
-    const auto provenance = ctx.provenance_record(in.records, nlohmann::json{{"update", seconds}}.dump());
-    if (o.weights_only) policy->save(output, ctx.force, {}, {{"provenance", provenance}});
-    else policy->save(output, ctx.force, result.state.tensors, {{"provenance", provenance}, {"training", training.dump()}});
-    if (!o.export_path.empty()) policy->export_safetensors(o.export_path, /*trainable_only=*/true, ctx.force);
-  }
+  if (writer)
+    write_checkpoint(*policy, o, ctx, output, in.records, result.state, training,
+                     nlohmann::json{{"update", seconds}}.dump(), /*moving_average=*/false);
   comm.barrier();  // every rank returns once the checkpoint exists
   if (writer) {
     log::summary(c.objective + ": " + std::to_string(static_cast<std::int64_t>(edges)) + " edges in " +
                  std::to_string(result.minibatches_done - start_minibatch) + " minibatches (" + std::to_string(edges_per_s) +
-                 " edges/s), mean |rho - 1| " + std::to_string(dev / ne) + ", clipped " + std::to_string(clip / ne) +
-                 ", lambda " + std::to_string(c.lambda) + ": wrote " + output);
+                 " edges/s), mean |rho - 1| " + std::to_string(means["ratio_dev"].get<double>()) + ", clipped " +
+                 std::to_string(means["clip_fraction"].get<double>()) + ", lambda " + std::to_string(c.lambda) +
+                 ": wrote " + output);
     if (ctx.json) std::printf("%s\n", summary.dump().c_str());
   }
   if (const int signo = signals::pending())
@@ -493,28 +555,22 @@ int run_rl(UpdateOptions& o, cli::Context& ctx, const std::string& output, Input
 }
 
 // SFT on data set files.
-int run_sft(UpdateOptions& o, cli::Context& ctx, const std::string& output, Inputs& in) {
+int run_sft(const UpdateOptions& o, cli::Context& ctx, const std::string& output, Inputs& in) {
   const auto launch = training::launch_from_environment();
   if (launch.world > 1)
     throw UsageError("SFT runs in one process, but this one is rank " + std::to_string(launch.rank) + " of " +
                      std::to_string(launch.world) + " (" + launch.launcher + "): launch it once");
   auto policy = load_policy(o.policy, ctx);
   set_trainable(*policy, o.trainable, ctx);
-  auto& cfg = o.sft;
+  auto cfg = o.sft;
   training::OptimizerState state;
   // Resume: optimizer moments, step and (without --seed) the seed come from the checkpoint.
-  if (auto* b = dynamic_cast<model::BuiltinPolicy*>(policy.get())) {
-    auto it = b->metadata().find("training");
-    if (it != b->metadata().end()) {
-      const auto t = nlohmann::json::parse(it->second, nullptr, false);
-      if (t.is_object() && t.value("objective", "") == "sft") {
-        state.step = t.value("step", std::int64_t{0});
-        state.tensors = b->extras();
-        if (!ctx.seed_given) ctx.seed = std::stoull(t.value("seed", std::string("0")));
-        if (!cli::on_command_line(ctx, "--ema")) cfg.ema_decay = t.value("ema", 0.0);
-        log::info("resuming SFT at step " + std::to_string(state.step) + " (seed " + std::to_string(ctx.seed) + ")");
-      }
-    }
+  const auto resume = read_resume_point(*policy, o.policy.path);
+  if (resume.objective == "sft") {
+    state = {resume.step, resume.tensors};
+    if (!ctx.seed_given) ctx.seed = resume.seed;
+    if (!ctx.given("--ema")) cfg.ema_decay = resume.ema;
+    log::info("resuming SFT at step " + std::to_string(state.step) + " (seed " + std::to_string(ctx.seed) + ")");
   }
   cfg.seed = ctx.seed;
   const auto data = concat_datasets(std::move(in.datasets), o.inputs);
@@ -532,14 +588,7 @@ int run_sft(UpdateOptions& o, cli::Context& ctx, const std::string& output, Inpu
   progress.finish();
   const nlohmann::json training{{"objective", "sft"}, {"step", state.step}, {"seed", std::to_string(ctx.seed)},
                                 {"steps", cfg.steps}, {"ema", cfg.ema_decay}};
-  {
-    signals::AllowPublish publish;  // the checkpoint a stop asks for must be written
-    const auto provenance = ctx.provenance_record(in.records);
-    if (o.weights_only && cfg.ema_decay > 0) training::load_moving_average(*policy, state);
-    if (o.weights_only) policy->save(output, ctx.force, {}, {{"provenance", provenance}});
-    else policy->save(output, ctx.force, state.tensors, {{"provenance", provenance}, {"training", training.dump()}});
-    if (!o.export_path.empty()) policy->export_safetensors(o.export_path, /*trainable_only=*/true, ctx.force);
-  }
+  write_checkpoint(*policy, o, ctx, output, in.records, state, training, "{}", cfg.ema_decay > 0);
   log::summary("step " + std::to_string(state.step) + "/" + std::to_string(cfg.steps) + ", loss " +
                std::to_string(last_loss) + ": wrote " + output);
   if (ctx.json) std::printf("%s\n", nlohmann::json{{"output", output}, {"step", state.step}, {"loss", last_loss}}.dump().c_str());
@@ -550,119 +599,115 @@ int run_sft(UpdateOptions& o, cli::Context& ctx, const std::string& output, Inpu
 }
 }  // namespace
 
+void add_update_options(CLI::App& app, UpdateOptions& o) {
+  app.add_option("inputs", o.inputs, "Trajectory files with advantages (RL) or data set files (SFT); - = stdin")
+      ->required();
+  add_policy_options(app, o.policy, /*required=*/true);
+  app.add_option("--objective", o.objective, "grpo, layertuning (grpo + weighted SFT on the best leaves) or sft; "
+                 "default: layertuning for tree files, grpo for window/independent files, sft for data sets")
+      ->check(CLI::IsMember({"grpo", "layertuning", "sft"}));
+  app.add_option("--trainable", o.trainable, "Train the parameters whose names match this regular expression")
+      ->capture_default_str();
+  auto& c = o.sft;
+  auto& r = o.rl;
+  // Shared by both kinds of objective.
+  app.add_option("--until", c.until, "Stop after this optimizer step (SFT) or minibatch of the update (RL) and "
+                 "write a resumable checkpoint");
+  app.add_option("--grad-accum", c.grad_accum, "Micro-batches (SFT) or minibatches (RL) per optimizer step")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--lr", c.lr, "Learning rate (AdamW; peak of the SFT schedule)")->capture_default_str();
+  app.add_option("--weight-decay", c.weight_decay, "AdamW weight decay")->capture_default_str();
+  app.add_option("--grad-clip", c.grad_clip, "Clip the global gradient norm; 0 = off")->capture_default_str();
+  // SFT.
+  app.add_option("--steps", c.steps, "SFT: optimizer steps of the schedule (a resumed run stops at this step)")
+      ->capture_default_str();
+  app.add_option("--batch-size", c.batch_size, "SFT: samples per micro-batch")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--lr-schedule", c.schedule, "SFT: constant, linear or cosine decay after warmup")
+      ->check(CLI::IsMember({"constant", "linear", "cosine"}))->capture_default_str();
+  app.add_option("--warmup", c.warmup, "SFT: linear warmup steps")->capture_default_str();
+  app.add_option("--cond-dropout", c.cond_dropout, "SFT: probability of training on the null prompt (for guidance)")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--timestep-sampling", c.timestep_sampling, "SFT: uniform or logit-normal sigma")
+      ->check(CLI::IsMember({"uniform", "logit-normal"}))->capture_default_str();
+  app.add_option("--ema", c.ema_decay, "SFT: keep a moving average of the weights with this decay (e.g. 0.999) in "
+                 "the checkpoint; --weights-only writes the average; 0 = none")
+      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  // RL.
+  app.add_option("--minibatch", r.minibatch, "RL: trainable edges per minibatch (over all ranks)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--epochs", r.epochs, "RL: passes over the edges of the inputs")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--clip-low", r.clip_low, "RL: e_low of the clipping bounds 1 - e_low g")->capture_default_str();
+  app.add_option("--clip-high", r.clip_high, "RL: e_high of the clipping bounds 1 + e_high g")->capture_default_str();
+  app.add_option("--eta", r.eta, "RL: reward-conditioned clipping, g = clamp(exp(eta A), 0.5, 2); 0 = fixed bounds")
+      ->capture_default_str();
+  app.add_option("--lambda", r.lambda, "LayerTuning: lambda_0, the weight of the SFT term")->capture_default_str();
+  app.add_option("--lambda-schedule", o.lambda_schedule, "LayerTuning: constant, linear (decay to 0 over "
+                 "--lambda-iterations) or cosine")->check(CLI::IsMember({"constant", "linear", "cosine"}))->capture_default_str();
+  app.add_option("--lambda-iterations", o.lambda_iterations, "LayerTuning: iterations of the lambda decay")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--sft-target", r.sft_target, "LayerTuning: best-leaf (flow matching to the best leaf at every "
+                 "layer), velocity (the stored velocities on its path) or dataset (pairs of --sft-data)")
+      ->check(CLI::IsMember({"best-leaf", "velocity", "dataset"}))->capture_default_str();
+  app.add_option("--sft-data", o.sft_data, "LayerTuning: data set file of the dataset target");
+  app.add_option("--sft-batch", r.sft_batch, "LayerTuning: data set pairs per minibatch (dataset target)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--layer-weights", r.layer_weights, "LayerTuning: weight w_k per tree layer (W[,W...]); default all 1")
+      ->delimiter(',');
+  app.add_flag("!--no-advantage-weighting", r.advantage_weighting, "LayerTuning: do not weight the SFT term by the "
+               "best leaf's normalised advantage");
+  app.add_option("--iteration", o.iteration, "RL: iteration j of the lambda schedule and the keys (default: the "
+                 "inputs' /rollout iteration)");
+  app.add_option("--kl-weight", r.kl_weight, "RL: beta_kl of a KL term to --reference (0 = off)")->capture_default_str();
+  app.add_option("--reference", o.reference, "RL: frozen reference checkpoint of the KL term");
+  app.add_option("--replay-tolerance", o.replay_tolerance, "RL: largest |rho - 1| allowed at the first minibatch")
+      ->capture_default_str();
+  app.add_flag("--train-uncond", r.train_uncond, "RL with guidance: also train through the unconditional branch "
+               "v_u of v_u + g (v_c - v_u) (default: detached, as Flow-GRPO)");
+  app.add_option("--sft-velocity", r.sft_velocity, "LayerTuning, best-leaf target: regress the conditional "
+                 "velocity (default) or the guided one the best leaf was sampled with")
+      ->check(CLI::IsMember({"conditional", "guided"}))->capture_default_str();
+  app.add_flag("--strict-health", o.strict_health, "RL: refuse (exit 65) instead of warning when a health check "
+               "fails (see update(1), HEALTH CHECKS)");
+  app.add_option("--on-mismatch", o.on_mismatch, "RL: error or warn when the inputs' model digest or the replay "
+                 "check disagree with the policy")->check(CLI::IsMember({"error", "warn"}))->capture_default_str();
+  app.add_option("--max-batch", r.max_rows, "RL: model rows per forward pass (a guided edge takes two)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--dist-timeout", o.dist_timeout, "RL, several processes: seconds to wait for the other ranks")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  // Outputs.
+  app.add_flag("--weights-only", o.weights_only, "Write the weights without optimizer state or step: a model to "
+               "ship or to start new training from, not to resume");
+  app.add_option("--export", o.export_path, "Also write the trained parameters alone as safetensors");
+  app.add_option("--metrics", o.metrics, "Write JSON lines: one per optimizer step (SFT) or minibatch plus a "
+                 "summary (RL); - = stderr");
+}
+
+void validate(const UpdateOptions&, const cli::Given&) {}  // the rules depend on the inputs' kind: run_update
+
+int run_update(const UpdateOptions& o, cli::Context& ctx, const std::string& output) {
+  if (output == "-") throw UsageError("give the new checkpoint a name with -o FILE");
+  auto in = open_inputs(o.inputs);
+  const bool rl = !in.trajectories.empty();
+  if (rl && o.objective == "sft")
+    throw UsageError("--objective sft trains on data set files; " + in.records.front().path +
+                     " is a trajectory file (use grpo or layertuning)");
+  if (!rl && !o.objective.empty() && o.objective != "sft")
+    throw UsageError("--objective " + o.objective + " trains on trajectory files; " + in.records.front().path +
+                     " is a data set file");
+  for (const auto& opt : rl ? kSftOnly : kRlOnly)
+    if (ctx.given(opt))
+      throw UsageError(opt + (rl ? " applies to SFT on data set files (these inputs are trajectories)"
+                                 : " applies to RL on trajectory files (these inputs are data sets)"));
+  return rl ? run_rl(o, ctx, output, in) : run_sft(o, ctx, output, in);
+}
+
 cli::ToolSpec update_spec() {
   cli::ToolSpec spec;
   spec.name = "update";
   spec.summary = "Train a policy: GRPO / LayerTuning-RL on scored trajectory files, or SFT on data set files";
   spec.footer = "Example: update --policy base.safetensors iter0.adv.h5 -o iter1.safetensors; see update(1).";
   spec.common.output = spec.common.seed = spec.common.threads = spec.common.device = spec.common.progress = true;
-  spec.setup = [](CLI::App& app, std::string& output) {
-    auto o = std::make_shared<UpdateOptions>();
-    app.add_option("inputs", o->inputs, "Trajectory files with advantages (RL) or data set files (SFT); - = stdin")
-        ->required();
-    add_policy_options(app, o->policy, /*required=*/true);
-    app.add_option("--objective", o->objective, "grpo, layertuning (grpo + weighted SFT on the best leaves) or sft; "
-                   "default: layertuning for tree files, grpo for window/independent files, sft for data sets")
-        ->check(CLI::IsMember({"grpo", "layertuning", "sft"}));
-    app.add_option("--trainable", o->trainable, "Train the parameters whose names match this regular expression")
-        ->capture_default_str();
-    auto& c = o->sft;
-    auto& r = o->rl;
-    // Shared by both kinds of objective.
-    app.add_option("--until", c.until, "Stop after this optimizer step (SFT) or minibatch of the update (RL) and "
-                   "write a resumable checkpoint");
-    app.add_option("--grad-accum", c.grad_accum, "Micro-batches (SFT) or minibatches (RL) per optimizer step")
-        ->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--lr", c.lr, "Learning rate (AdamW; peak of the SFT schedule)")->capture_default_str();
-    app.add_option("--weight-decay", c.weight_decay, "AdamW weight decay")->capture_default_str();
-    app.add_option("--grad-clip", c.grad_clip, "Clip the global gradient norm; 0 = off")->capture_default_str();
-    // SFT.
-    app.add_option("--steps", c.steps, "SFT: optimizer steps of the schedule (a resumed run stops at this step)")
-        ->capture_default_str();
-    app.add_option("--batch-size", c.batch_size, "SFT: samples per micro-batch")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--lr-schedule", c.schedule, "SFT: constant, linear or cosine decay after warmup")
-        ->check(CLI::IsMember({"constant", "linear", "cosine"}))->capture_default_str();
-    app.add_option("--warmup", c.warmup, "SFT: linear warmup steps")->capture_default_str();
-    app.add_option("--cond-dropout", c.cond_dropout, "SFT: probability of training on the null prompt (for guidance)")
-        ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-    app.add_option("--timestep-sampling", c.timestep_sampling, "SFT: uniform or logit-normal sigma")
-        ->check(CLI::IsMember({"uniform", "logit-normal"}))->capture_default_str();
-    app.add_option("--ema", c.ema_decay, "SFT: keep a moving average of the weights with this decay (e.g. 0.999) in "
-                   "the checkpoint; --weights-only writes the average; 0 = none")
-        ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-    // RL.
-    app.add_option("--minibatch", r.minibatch, "RL: trainable edges per minibatch (over all ranks)")
-        ->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--epochs", r.epochs, "RL: passes over the edges of the inputs")->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--clip-low", r.clip_low, "RL: e_low of the clipping bounds 1 - e_low g")->capture_default_str();
-    app.add_option("--clip-high", r.clip_high, "RL: e_high of the clipping bounds 1 + e_high g")->capture_default_str();
-    app.add_option("--eta", r.eta, "RL: reward-conditioned clipping, g = clamp(exp(eta A), 0.5, 2); 0 = fixed bounds")
-        ->capture_default_str();
-    app.add_option("--lambda", r.lambda, "LayerTuning: lambda_0, the weight of the SFT term")->capture_default_str();
-    app.add_option("--lambda-schedule", o->lambda_schedule, "LayerTuning: constant, linear (decay to 0 over "
-                   "--lambda-iterations) or cosine")->check(CLI::IsMember({"constant", "linear", "cosine"}))->capture_default_str();
-    app.add_option("--lambda-iterations", o->lambda_iterations, "LayerTuning: iterations of the lambda decay")
-        ->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--sft-target", r.sft_target, "LayerTuning: best-leaf (flow matching to the best leaf at every "
-                   "layer), velocity (the stored velocities on its path) or dataset (pairs of --sft-data)")
-        ->check(CLI::IsMember({"best-leaf", "velocity", "dataset"}))->capture_default_str();
-    app.add_option("--sft-data", o->sft_data, "LayerTuning: data set file of the dataset target");
-    app.add_option("--sft-batch", r.sft_batch, "LayerTuning: data set pairs per minibatch (dataset target)")
-        ->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--layer-weights", r.layer_weights, "LayerTuning: weight w_k per tree layer (W[,W...]); default all 1")
-        ->delimiter(',');
-    app.add_flag("!--no-advantage-weighting", r.advantage_weighting, "LayerTuning: do not weight the SFT term by the "
-                 "best leaf's normalised advantage");
-    app.add_option("--iteration", o->iteration, "RL: iteration j of the lambda schedule and the keys (default: the "
-                   "inputs' /rollout iteration)");
-    app.add_option("--kl-weight", r.kl_weight, "RL: beta_kl of a KL term to --reference (0 = off)")->capture_default_str();
-    app.add_option("--reference", o->reference, "RL: frozen reference checkpoint of the KL term");
-    app.add_option("--replay-tolerance", o->replay_tolerance, "RL: largest |rho - 1| allowed at the first minibatch")
-        ->capture_default_str();
-    app.add_flag("--train-uncond", r.train_uncond, "RL with guidance: also train through the unconditional branch "
-                 "v_u of v_u + g (v_c - v_u) (default: detached, as Flow-GRPO)");
-    app.add_option("--sft-velocity", r.sft_velocity, "LayerTuning, best-leaf target: regress the conditional "
-                   "velocity (default) or the guided one the best leaf was sampled with")
-        ->check(CLI::IsMember({"conditional", "guided"}))->capture_default_str();
-    app.add_flag("--strict-health", o->strict_health, "RL: refuse (exit 65) instead of warning when a health check "
-                 "fails (see update(1), HEALTH CHECKS)");
-    app.add_option("--on-mismatch", o->on_mismatch, "RL: error or warn when the inputs' model digest or the replay "
-                   "check disagree with the policy")->check(CLI::IsMember({"error", "warn"}))->capture_default_str();
-    app.add_option("--max-batch", r.max_rows, "RL: model rows per forward pass (a guided edge takes two)")
-        ->check(CLI::PositiveNumber)->capture_default_str();
-    app.add_option("--dist-timeout", o->dist_timeout, "RL, several processes: seconds to wait for the other ranks")
-        ->check(CLI::PositiveNumber)->capture_default_str();
-    // Outputs.
-    app.add_flag("--weights-only", o->weights_only, "Write the weights without optimizer state or step: a model to "
-                 "ship or to start new training from, not to resume");
-    app.add_option("--export", o->export_path, "Also write the trained parameters alone as safetensors");
-    app.add_option("--metrics", o->metrics, "Write JSON lines: one per optimizer step (SFT) or minibatch plus a "
-                   "summary (RL); - = stderr");
-    return [o, &output](cli::Context& ctx) -> int {
-      if (output == "-") throw UsageError("give the new checkpoint a name with -o FILE");
-      auto in = open_inputs(o->inputs);
-      const bool rl = !in.trajectories.empty();
-      if (o->objective.empty() && !rl) o->objective = "sft";
-      if (rl && o->objective == "sft")
-        throw UsageError("--objective sft trains on data set files; " + in.records.front().path +
-                         " is a trajectory file (use grpo or layertuning)");
-      if (!rl && !o->objective.empty() && o->objective != "sft")
-        throw UsageError("--objective " + o->objective + " trains on trajectory files; " + in.records.front().path +
-                         " is a data set file");
-      for (const auto& opt : rl ? kSftOnly : kRlOnly)
-        if (cli::on_command_line(ctx, opt))
-          throw UsageError(opt + (rl ? " applies to SFT on data set files (these inputs are trajectories)"
-                                     : " applies to RL on trajectory files (these inputs are data sets)"));
-      if (!rl) return run_sft(*o, ctx, output, in);
-      auto& rl_config = o->rl;
-      rl_config.grad_accum = o->sft.grad_accum;
-      rl_config.until = o->sft.until;
-      rl_config.grad_clip = o->sft.grad_clip;
-      rl_config.adamw = training::AdamWSettings{o->sft.lr, o->sft.weight_decay, o->sft.beta1, o->sft.beta2};
-      return run_rl(*o, ctx, output, in);
-    };
-  };
-  return spec;
+  return cli::make_tool<UpdateOptions>(spec, add_update_options, validate, run_update);
 }
 
 }  // namespace treerpo::tools
