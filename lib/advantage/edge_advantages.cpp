@@ -41,7 +41,9 @@ Stats tracked_stats(RunningStats::Entry& e, const std::vector<double>& v, const 
   return st;
 }
 
-double normalise(double x, const Stats& st, const Settings& s) { return st.degenerate ? 0.0 : (x - st.mean) / (st.std + s.eps); }
+double normalise(double x, const Stats& st, const Settings& s) {
+  return st.degenerate ? 0.0 : (x - st.mean) / (st.std + s.eps);
+}
 
 // Sum and count of the leaf values below every node (a node's own leaf included).
 void accumulate(const Forest& f, const std::vector<double>& leaf_values, std::vector<double>& sum,
@@ -144,7 +146,8 @@ Result compute(const Forest& f, const std::vector<RewardInput>& rewards, const S
   if (rewards.empty()) throw std::invalid_argument("no rewards");
   if (tracker && (s.rule == Rule::tree || s.rule == Rule::sibling))
     throw std::invalid_argument("running statistics apply to the leaf and trajectory rules");
-  if (tracker && prompt_text.size() != f.prompts) throw std::invalid_argument("running statistics need every prompt's text");
+  if (tracker && prompt_text.size() != f.prompts)
+    throw std::invalid_argument("running statistics need every prompt's text");
   for (const auto& r : rewards) {
     if (r.values.size() != G) throw std::invalid_argument("reward '" + r.name + "': one value per leaf expected");
     for (std::size_t g = 0; g < G; ++g)
@@ -161,7 +164,8 @@ Result compute(const Forest& f, const std::vector<RewardInput>& rewards, const S
   if (s.aggregate == Aggregate::advantage) {
     for (const auto& r : rewards) {
       std::size_t degenerate = 0;
-      add(rule_edges(f, r.values, s, tracker ? &tracker->by_reward[r.name] : nullptr, prompt_text, degenerate), r.weight);
+      add(rule_edges(f, r.values, s, tracker ? &tracker->by_reward[r.name] : nullptr, prompt_text, degenerate),
+          r.weight);
       out.degenerate[r.name] = static_cast<double>(degenerate) / prompts;
     }
   } else {

@@ -92,10 +92,12 @@ std::vector<HealthWarning> data_health(const std::vector<std::int64_t>& leaf_pro
     const double f_hi = static_cast<double>(at_hi) / static_cast<double>(n);
     if (f_hi >= th.extreme_fraction)
       out.push_back({"reward-saturated", "reward '" + r.name + "' has saturated: " + percent(f_hi) +
-                                             " of the leaves score its maximum " + num(hi) + " (mean " + num(mean) + ")"});
+                                             " of the leaves score its maximum " + num(hi) + " (mean " + num(mean) +
+                                             ")"});
     else if (f_lo >= th.extreme_fraction)
       out.push_back({"reward-collapsed", "reward '" + r.name + "' has collapsed: " + percent(f_lo) +
-                                             " of the leaves score its minimum " + num(lo) + " (mean " + num(mean) + ")"});
+                                             " of the leaves score its minimum " + num(lo) + " (mean " + num(mean) +
+                                             ")"});
   }
   return out;
 }

@@ -36,7 +36,7 @@ double NormalStream::next() {
   if (has_spare_) { has_spare_ = false; return spare_; }
   // u1 in (0, 1], u2 in [0, 1): 53-bit uniforms.
   const double u1 = (static_cast<double>(next_u64() >> 11) + 1.0) * 0x1.0p-53;
-  const double u2 = static_cast<double>(next_u64() >> 11) * 0x1.0p-53;
+  const double u2 = next_uniform();
   const double r = std::sqrt(-2.0 * std::log(u1));
   const double t = 2.0 * M_PI * u2;
   spare_ = r * std::sin(t);
@@ -44,12 +44,17 @@ double NormalStream::next() {
   return r * std::cos(t);
 }
 
+void NormalStream::fill(float* out, std::int64_t n) {
+  for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(next());
+}
+
 std::vector<std::int64_t> permutation(std::uint64_t key, std::int64_t n) {
   std::vector<std::int64_t> order(static_cast<std::size_t>(std::max<std::int64_t>(n, 0)));
   std::iota(order.begin(), order.end(), 0);
   NormalStream s(key);
   for (std::int64_t i = n - 1; i > 0; --i)
-    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(s.next_u64() % static_cast<std::uint64_t>(i + 1))]);
+    std::swap(order[static_cast<std::size_t>(i)],
+              order[static_cast<std::size_t>(s.next_u64() % static_cast<std::uint64_t>(i + 1))]);
   return order;
 }
 

@@ -36,6 +36,12 @@ class NormalStream {
   explicit NormalStream(std::uint64_t key) : state_(key) {}
   double next();
   std::uint64_t next_u64();
+  /// A uniform in [0, 1) with 53 random bits, from one next_u64().
+  double next_uniform() { return unit_interval(next_u64()); }
+  /// Fills out[0, n) with the next n normals, as float.
+  void fill(float* out, std::int64_t n);
+  /// [0, 1) from the top 53 bits of a 64-bit draw.
+  static double unit_interval(std::uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
 
  private:
   std::uint64_t state_;

@@ -48,7 +48,8 @@ struct FileCloser {
 };
 }  // namespace
 
-shapes::Image compose_grid(const std::vector<std::string>& row_labels, const std::vector<GridBlock>& blocks, int scale) {
+shapes::Image compose_grid(const std::vector<std::string>& row_labels, const std::vector<GridBlock>& blocks,
+                           int scale) {
   if (scale < 1) throw std::invalid_argument("grid scale must be >= 1");
   int cell = 0, columns_total = 0;
   std::vector<int> columns;
@@ -132,7 +133,8 @@ void write_png(const std::string& path, const shapes::Image& image, bool force, 
     for (int y = 0; y < image.height; ++y) png_write_row(png, image.at(y, 0));
     png_write_end(png, nullptr);
     png_destroy_write_struct(&png, &info);
-    if (std::fflush(f.get()) != 0 || std::ferror(f.get())) throw IoError(with_errno(out.name() + ": write failed", errno));
+    if (std::fflush(f.get()) != 0 || std::ferror(f.get()))
+      throw IoError(with_errno(out.name() + ": write failed", errno));
   }
   out.commit();
 }

@@ -7,18 +7,17 @@
 
 #include "core/rng.hpp"
 #include "flow/schedule.hpp"
+#include "flow/noise.hpp"
 #include "flow/step.hpp"
 
 namespace treerpo::evaluation {
 
 torch::Tensor initial_noise(std::uint64_t seed, std::int64_t prompt_id, std::int64_t sample,
                             const std::vector<std::int64_t>& shape) {
-  auto x = torch::empty(shape, torch::kFloat);
-  rng::NormalStream s(rng::derive_key(seed, rng::Domain::evaluation,
-                                      {static_cast<std::uint64_t>(prompt_id), static_cast<std::uint64_t>(sample)}));
-  auto* p = x.data_ptr<float>();
-  for (std::int64_t i = 0; i < x.numel(); ++i) p[i] = static_cast<float>(s.next());
-  return x;
+  return flow::keyed_normal(
+      rng::derive_key(seed, rng::Domain::evaluation,
+                      {static_cast<std::uint64_t>(prompt_id), static_cast<std::uint64_t>(sample)}),
+      shape);
 }
 
 torch::Tensor sample_ode(model::Policy& policy, const model::Conditioning& cond, const std::vector<SampleItem>& items,

@@ -11,7 +11,8 @@ double shift_static(double s, double shift) { return shift * s / (1.0 + (shift -
 std::vector<double> linspace(double from, double to, std::int64_t n) {
   std::vector<double> v(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i)
-    v[static_cast<std::size_t>(i)] = n == 1 ? from : from + (to - from) * static_cast<double>(i) / static_cast<double>(n - 1);
+    v[static_cast<std::size_t>(i)] =
+        n == 1 ? from : from + (to - from) * static_cast<double>(i) / static_cast<double>(n - 1);
   return v;
 }
 }  // namespace
@@ -36,7 +37,8 @@ std::vector<double> shifted_sigmas(std::int64_t steps, double shift) {
   if (steps < 1) throw std::invalid_argument("schedule: steps must be >= 1");
   if (!(shift > 0)) throw std::invalid_argument("schedule: shift must be > 0");
   std::vector<double> s(static_cast<std::size_t>(steps + 1));
-  for (std::int64_t i = 0; i <= steps; ++i) s[static_cast<std::size_t>(i)] = shift_static(1.0 - static_cast<double>(i) / static_cast<double>(steps), shift);
+  for (std::int64_t i = 0; i <= steps; ++i)
+    s[static_cast<std::size_t>(i)] = shift_static(1.0 - static_cast<double>(i) / static_cast<double>(steps), shift);
   // The ends are exact whatever the shift: shift / (1 + (shift - 1)) is not 1 in floating point
   // for some shifts (below about 0.47), and the first-step rule of the kernels tests sigma == 1.
   s.front() = 1.0;

@@ -38,7 +38,8 @@ torch::Tensor ode_step(const torch::Tensor& x, const torch::Tensor& v, const Ste
 ///   flowgrpo: c = a sqrt(sigma / (1 - sigma~)), mean = x + [v + c^2 / (2 sigma) (x + (1 - sigma) v)] dt,
 ///             std = c sqrt(-dt)
 ///   dance:    c = a, same mean form, std = a sqrt(-dt)
-///   cps:      std = sigma' sin(a pi / 2), mean = (1 - sigma') (x - sigma v) + sqrt(sigma'^2 - std^2) (x + (1 - sigma) v)
+///   cps:      std = sigma' sin(a pi / 2), mean = (1 - sigma') (x - sigma v) + sqrt(sigma'^2 - std^2) (x + (1 - sigma)
+///   v)
 /// Inputs of a narrower dtype are widened to float32 first. \throws std::invalid_argument on a
 /// step that does not go down the schedule or a negative level.
 Transition transition(Kernel kernel, const torch::Tensor& x, const torch::Tensor& v, const StepSigmas& s, double a);

@@ -38,7 +38,8 @@ Dataset read_dataset(const h5::InputFile& in) {
   if (!h5::exists(f, "/kind")) throw DataError(in.name + ": /kind: missing dataset");
   d.kind_labels = h5::enum_labels(f, "/kind", in.name + ": /kind");
   const auto kinfo = h5::describe(f, "/kind");
-  if (kinfo.shape.size() != 1 || kinfo.shape[0] != N) throw DataError(in.name + ": /kind: expected [" + std::to_string(N) + "]");
+  if (kinfo.shape.size() != 1 || kinfo.shape[0] != N)
+    throw DataError(in.name + ": /kind: expected [" + std::to_string(N) + "]");
   d.kind.resize(N);
   h5::read_numeric(f, "/kind", h5::Type::u8, d.kind.data(), in.name + ": /kind");
   if (h5::exists(f, "/provenance")) d.provenance = h5::read_strings(f, "/provenance", in.name + ": /provenance");

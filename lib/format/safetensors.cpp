@@ -74,7 +74,8 @@ SafeTensorsFile read_safetensors(const std::string& path) {
   if (size < 8 || !f.read(reinterpret_cast<char*>(len), 8))
     throw DataError(path + ": not a safetensors file (shorter than its 8-byte header length)");
   const std::uint64_t n = read_le64(len);
-  if (n > kMaxHeader || 8 + n > size) throw DataError(path + ": not a safetensors file (header length " + std::to_string(n) + " is impossible)");
+  if (n > kMaxHeader || 8 + n > size)
+    throw DataError(path + ": not a safetensors file (header length " + std::to_string(n) + " is impossible)");
   std::string text(n, '\0');
   f.read(text.data(), static_cast<std::streamsize>(n));
   nlohmann::json header = nlohmann::json::parse(text, nullptr, false);
@@ -106,7 +107,8 @@ SafeTensorsFile read_safetensors(const std::string& path) {
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size ||
           offsets[1] - offsets[0] != count * safetensors_element_size(t.dtype))
         throw DataError("data_offsets do not match dtype and shape");
-      t.bytes.assign(data.begin() + static_cast<std::ptrdiff_t>(offsets[0]), data.begin() + static_cast<std::ptrdiff_t>(offsets[1]));
+      t.bytes.assign(data.begin() + static_cast<std::ptrdiff_t>(offsets[0]),
+                     data.begin() + static_cast<std::ptrdiff_t>(offsets[1]));
       out.tensors.emplace(name, std::move(t));
     } catch (const nlohmann::json::exception& e) {
       throw DataError(path + ": tensor " + name + ": malformed header entry (" + e.what() + ")");

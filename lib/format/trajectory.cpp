@@ -30,7 +30,8 @@ A rows_of(const A& a, std::size_t begin, std::size_t end) {
 
 Prompts select_prompts(const Prompts& p, std::size_t begin, std::size_t end) {
   Prompts out;
-  out.text.assign(p.text.begin() + static_cast<std::ptrdiff_t>(begin), p.text.begin() + static_cast<std::ptrdiff_t>(end));
+  out.text.assign(p.text.begin() + static_cast<std::ptrdiff_t>(begin),
+                  p.text.begin() + static_cast<std::ptrdiff_t>(end));
   out.id.assign(p.id.begin() + static_cast<std::ptrdiff_t>(begin), p.id.begin() + static_cast<std::ptrdiff_t>(end));
   if (p.conditioning) out.conditioning = rows_of(*p.conditioning, begin, end);
   if (p.pooled) out.pooled = rows_of(*p.pooled, begin, end);

@@ -7,18 +7,13 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "core/half.hpp"
 
 namespace treerpo::format {
 namespace {
 using h5::Handle;
 using h5::Type;
-
-std::string shape_text(const std::vector<std::uint64_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
 
 // Expected rank and (optionally) fixed extents; -1 = any.
 struct Expect {
@@ -152,52 +147,48 @@ Prompts read_prompts(hid_t file, const std::string& name) {
   return p;
 }
 
-Trajectory read_trajectory(hid_t file, const std::string& name) {
-  Trajectory t;
-  t.format_minor = check_format(file, name);
+namespace {
+// /rollout: the sampler's settings. It fixes the latent shape every array is checked against.
+RolloutConfig read_rollout(hid_t file, const std::string& name) {
+  RolloutConfig r;
+  Handle g = require_group(file, name, "/rollout");
+  const std::string w = "/rollout";
+  r.mode = require_attr_string(g.get(), name, w, "mode");
+  r.kernel = require_attr_string(g.get(), name, w, "kernel");
+  r.logprob_reduction = require_attr_string(g.get(), name, w, "logprob_reduction");
+  r.steps = scalar(require_attr_ints(g.get(), name, w, "steps"), name, w + " steps");
+  r.shift = require_attr_doubles(g.get(), name, w, "shift").at(0);
+  r.depth = scalar(require_attr_ints(g.get(), name, w, "depth"), name, w + " depth");
+  r.branching = require_attr_ints(g.get(), name, w, "branching");
+  r.leaves_per_prompt = scalar(require_attr_ints(g.get(), name, w, "leaves_per_prompt"), name, w);
+  r.window_start = scalar(require_attr_ints(g.get(), name, w, "window_start"), name, w + " window_start");
+  r.noise_levels = require_attr_doubles(g.get(), name, w, "noise_levels");
+  r.iteration = scalar(require_attr_ints(g.get(), name, w, "iteration"), name, w + " iteration");
+  r.seed = require_attr_string(g.get(), name, w, "seed");
+  r.model_digest = require_attr_string(g.get(), name, w, "model_digest");
+  r.timestep_convention = require_attr_string(g.get(), name, w, "timestep_convention");
+  const std::string dtype = require_attr_string(g.get(), name, w, "latent_dtype");
+  if (dtype != "float32" && dtype != "float16")
+    throw DataError(name + ": /rollout attribute latent_dtype: expected float32 or float16, found " + dtype);
+  r.latent_dtype = dtype == "float16" ? LatentDtype::float16 : LatentDtype::float32;
+  r.latent_shape = require_attr_ints(g.get(), name, w, "latent_shape");
+  r.settings = h5::attr_string(g.get(), "settings", name).value_or("{}");
+  r.sigmas = read_vector<double>(file, name, "/rollout/sigmas", Type::f64, "float64", r.steps + 1);
+  return r;
+}
 
-  // /rollout first: it fixes the latent shape every array is checked against.
-  {
-    Handle g = require_group(file, name, "/rollout");
-    auto& r = t.rollout;
-    const std::string w = "/rollout";
-    r.mode = require_attr_string(g.get(), name, w, "mode");
-    r.kernel = require_attr_string(g.get(), name, w, "kernel");
-    r.logprob_reduction = require_attr_string(g.get(), name, w, "logprob_reduction");
-    r.steps = scalar(require_attr_ints(g.get(), name, w, "steps"), name, w + " steps");
-    r.shift = require_attr_doubles(g.get(), name, w, "shift").at(0);
-    r.depth = scalar(require_attr_ints(g.get(), name, w, "depth"), name, w + " depth");
-    r.branching = require_attr_ints(g.get(), name, w, "branching");
-    r.leaves_per_prompt = scalar(require_attr_ints(g.get(), name, w, "leaves_per_prompt"), name, w);
-    r.window_start = scalar(require_attr_ints(g.get(), name, w, "window_start"), name, w + " window_start");
-    r.noise_levels = require_attr_doubles(g.get(), name, w, "noise_levels");
-    r.iteration = scalar(require_attr_ints(g.get(), name, w, "iteration"), name, w + " iteration");
-    r.seed = require_attr_string(g.get(), name, w, "seed");
-    r.model_digest = require_attr_string(g.get(), name, w, "model_digest");
-    r.timestep_convention = require_attr_string(g.get(), name, w, "timestep_convention");
-    const std::string dtype = require_attr_string(g.get(), name, w, "latent_dtype");
-    if (dtype != "float32" && dtype != "float16")
-      throw DataError(name + ": /rollout attribute latent_dtype: expected float32 or float16, found " + dtype);
-    r.latent_dtype = dtype == "float16" ? LatentDtype::float16 : LatentDtype::float32;
-    r.latent_shape = require_attr_ints(g.get(), name, w, "latent_shape");
-    r.settings = h5::attr_string(g.get(), "settings", name).value_or("{}");
-    r.sigmas = read_vector<double>(file, name, "/rollout/sigmas", Type::f64, "float64", r.steps + 1);
-  }
-  const auto& shape = t.rollout.latent_shape;
-  const std::string latent_dtype = latent_dtype_name(t.rollout.latent_dtype);
+// /nodes, checked against the latent shape [C, H, W] and dtype of /rollout.
+Nodes read_nodes(hid_t file, const std::string& name, const std::vector<std::int64_t>& shape,
+                 const std::string& latent_dtype) {
   auto item_shape = [&](std::int64_t items) {
     std::vector<std::int64_t> s{items};
     s.insert(s.end(), shape.begin(), shape.end());
     return s;
   };
-
-  t.prompts = read_prompts(file, name);
-  const auto P = static_cast<std::int64_t>(t.prompts.text.size());
-
+  Nodes n;
   require_group(file, name, "/nodes");
   require(file, name, "/nodes/prompt", {{"int64"}, {-1}});
   const auto N = static_cast<std::int64_t>(h5::describe(file, "/nodes/prompt").shape[0]);
-  auto& n = t.nodes;
   n.prompt = read_vector<std::int64_t>(file, name, "/nodes/prompt", Type::i64, "int64", N);
   n.parent = read_vector<std::int64_t>(file, name, "/nodes/parent", Type::i64, "int64", N);
   n.depth = read_vector<std::int32_t>(file, name, "/nodes/depth", Type::i32, "int32", N);
@@ -221,28 +212,55 @@ Trajectory read_trajectory(hid_t file, const std::string& name) {
   if (h5::exists(file, "/nodes/velocity"))
     n.velocity = read_floats(file, name, "/nodes/velocity", {"float32", "float16"}, item_shape(N));
 
+  return n;
+}
+
+// /leaves, checked against the rollout's latent shape and dtype and its window.
+Leaves read_leaves(hid_t file, const std::string& name, const RolloutConfig& r) {
+  const auto& shape = r.latent_shape;
+  const std::string latent_dtype = latent_dtype_name(r.latent_dtype);
+  auto item_shape = [&](std::int64_t items) {
+    std::vector<std::int64_t> s{items};
+    s.insert(s.end(), shape.begin(), shape.end());
+    return s;
+  };
+  Leaves leaves;
   require_group(file, name, "/leaves");
   require(file, name, "/leaves/node", {{"int64"}, {-1}});
   const auto G = static_cast<std::int64_t>(h5::describe(file, "/leaves/node").shape[0]);
-  t.leaves.node = read_vector<std::int64_t>(file, name, "/leaves/node", Type::i64, "int64", G);
-  t.leaves.prompt = read_vector<std::int64_t>(file, name, "/leaves/prompt", Type::i64, "int64", G);
-  t.leaves.latent = read_floats(file, name, "/leaves/latent", {latent_dtype}, item_shape(G));
+  leaves.node = read_vector<std::int64_t>(file, name, "/leaves/node", Type::i64, "int64", G);
+  leaves.prompt = read_vector<std::int64_t>(file, name, "/leaves/prompt", Type::i64, "int64", G);
+  leaves.latent = read_floats(file, name, "/leaves/latent", {latent_dtype}, item_shape(G));
   if (h5::exists(file, "/leaves/image")) {
     auto info = require(file, name, "/leaves/image", {{"uint8"}, {G, -1, -1, 3}});
     ByteArray img;
     img.shape = info.shape;
     img.data.resize(info.shape[0] * info.shape[1] * info.shape[2] * info.shape[3]);
     h5::read_numeric(file, "/leaves/image", Type::u8, img.data.data(), name + ": /leaves/image");
-    t.leaves.image = std::move(img);
+    leaves.image = std::move(img);
   }
   if (h5::exists(file, "/leaves/path")) {
-    const auto S = leaf_path_steps(t.rollout.steps, t.rollout.window_start, t.rollout.depth);
+    const auto S = leaf_path_steps(r.steps, r.window_start, r.depth);
     if (S < 1) throw DataError(name + ": /leaves/path: the rollout has no ODE-suffix states to store");
     auto path_shape = item_shape(S);
     path_shape.insert(path_shape.begin(), G);
-    t.leaves.path = read_floats(file, name, "/leaves/path", {latent_dtype}, path_shape);
+    leaves.path = read_floats(file, name, "/leaves/path", {latent_dtype}, path_shape);
   }
 
+  return leaves;
+}
+}  // namespace
+
+Trajectory read_trajectory(hid_t file, const std::string& name) {
+  Trajectory t;
+  t.format_minor = check_format(file, name);
+  t.rollout = read_rollout(file, name);
+  t.prompts = read_prompts(file, name);
+  const auto P = static_cast<std::int64_t>(t.prompts.text.size());
+  t.nodes = read_nodes(file, name, t.rollout.latent_shape, latent_dtype_name(t.rollout.latent_dtype));
+  const auto N = static_cast<std::int64_t>(t.nodes.size());
+  t.leaves = read_leaves(file, name, t.rollout);
+  const auto G = static_cast<std::int64_t>(t.leaves.size());
   if (h5::exists(file, "/rewards")) {
     Handle g = h5::open_group(file, "/rewards", ExitCode::data, name + ": /rewards");
     for (const auto& member : h5::members(g.get())) {
@@ -402,7 +420,8 @@ void TrajectoryWriter::append(const Nodes& nodes, const Leaves& leaves, const st
     if (p >= 0) p += base;
   for (auto& n : leaf_node) n += base;
   std::vector<std::uint8_t> kinds(N);
-  std::transform(nodes.kind.begin(), nodes.kind.end(), kinds.begin(), [](NodeKind k) { return static_cast<std::uint8_t>(k); });
+  std::transform(nodes.kind.begin(), nodes.kind.end(), kinds.begin(),
+                 [](NodeKind k) { return static_cast<std::uint8_t>(k); });
   auto append_floats = [&](const std::string& path, const FloatArray& a, std::uint64_t rows) {
     if (dtype_ == LatentDtype::float16) {
       std::vector<std::uint16_t> bits(a.data.size());

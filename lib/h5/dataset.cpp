@@ -295,7 +295,8 @@ DatasetInfo describe(hid_t loc, const std::string& path) {
       unsigned flags = 0, cd[8];
       size_t ncd = 8;
       char name[64] = {0};
-      H5Z_filter_t id = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &ncd, cd, sizeof name, name, nullptr);
+      H5Z_filter_t id =
+          H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &ncd, cd, sizeof name, name, nullptr);
       switch (id) {
         case H5Z_FILTER_SHUFFLE: info.filters.emplace_back("shuffle"); break;
         case H5Z_FILTER_FLETCHER32: info.filters.emplace_back("fletcher32"); break;

@@ -54,7 +54,8 @@ torch::Tensor sincos_2d(std::int64_t g, std::int64_t W) {
   return torch::cat({rows, cols}, 2).reshape({1, g * g, W}).to(torch::kFloat);
 }
 
-std::string get_string(const nlohmann::json& j, const char* key, const std::string& fallback, const std::string& where) {
+std::string get_string(const nlohmann::json& j, const char* key, const std::string& fallback,
+                       const std::string& where) {
   if (!j.contains(key)) return fallback;
   if (!j[key].is_string()) throw DataError(where + ": config field " + key + " must be a string");
   return j[key].get<std::string>();
@@ -84,7 +85,8 @@ void DitConfig::validate() const {
   if (width % 2) throw UsageError("model config: width must be even");
   if (pos_embed != "sincos" && pos_embed != "learned")
     throw UsageError("model config: pos_embed must be sincos or learned");
-  if (pos_embed == "sincos" && width % 4) throw UsageError("model config: sincos positions need a width divisible by 4");
+  if (pos_embed == "sincos" && width % 4)
+    throw UsageError("model config: sincos positions need a width divisible by 4");
   if (out_conv < 0) throw UsageError("model config: out_conv must be >= 0");
   if (prediction != "velocity" && prediction != "x0")
     throw UsageError("model config: prediction must be velocity or x0");
@@ -196,7 +198,8 @@ DitImpl::DitImpl(const DitConfig& c, std::int64_t vocab_size) : config(c) {
   const std::int64_t out_channels = c.out_conv > 0 ? c.out_conv : c.channels;
   final_out = register_module("final_out", zero_linear(W, out_channels * c.patch * c.patch));
   if (c.out_conv > 0)
-    smooth = register_module("smooth", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.out_conv, c.channels, 3).padding(1)));
+    smooth =
+        register_module("smooth", torch::nn::Conv2d(torch::nn::Conv2dOptions(c.out_conv, c.channels, 3).padding(1)));
 }
 
 torch::Tensor DitImpl::forward(const torch::Tensor& x, const torch::Tensor& sigma, const torch::Tensor& tokens,
@@ -269,6 +272,10 @@ std::vector<std::pair<std::string, torch::Tensor>> BuiltinPolicy::named_paramete
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& item : net_->named_parameters()) out.emplace_back(item.key(), item.value());
   return out;
+}
+
+std::optional<Policy::Architecture> BuiltinPolicy::architecture() const {
+  return Architecture{config_.to_json(), static_cast<std::int64_t>(tokenizer_.size()), config_.flops_per_sample()};
 }
 
 std::int64_t BuiltinPolicy::parameter_count() const {

@@ -103,9 +103,10 @@ class BuiltinPolicy : public Policy {
   const Tokenizer& tokenizer() const { return tokenizer_; }
   std::int64_t parameter_count() const;
   /// Tensors stored beside the weights in the checkpoint it was loaded from (e.g. optimizer state).
-  const std::map<std::string, torch::Tensor>& extras() const { return extras_; }
+  const std::map<std::string, torch::Tensor>& extras() const override { return extras_; }
   /// The checkpoint's string metadata (config, vocabulary, provenance, training state...).
-  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::map<std::string, std::string>& metadata() const override { return metadata_; }
+  std::optional<Architecture> architecture() const override;
 
  private:
   DitConfig config_;

@@ -83,7 +83,8 @@ Conditioning conditioning_for(const Policy& policy, const format::Prompts& promp
     shape[0] = static_cast<std::int64_t>(end - begin);
     using T = typename std::decay_t<decltype(a.data)>::value_type;
     const auto dtype = std::is_same_v<T, float> ? torch::kFloat : torch::kByte;
-    return torch::from_blob(const_cast<T*>(a.data.data()) + static_cast<std::int64_t>(begin) * row, shape, dtype).clone();
+    return torch::from_blob(const_cast<T*>(a.data.data()) + static_cast<std::int64_t>(begin) * row, shape, dtype)
+        .clone();
   };
   Conditioning c;
   c.hidden = rows(*prompts.conditioning);
@@ -110,6 +111,16 @@ std::size_t Policy::set_trainable(const std::string& regex) {
   return matched;
 }
 
+const std::map<std::string, std::string>& Policy::metadata() const {
+  static const std::map<std::string, std::string> none;
+  return none;
+}
+
+const std::map<std::string, torch::Tensor>& Policy::extras() const {
+  static const std::map<std::string, torch::Tensor> none;
+  return none;
+}
+
 std::vector<torch::Tensor> Policy::trainable_parameters() const {
   std::vector<torch::Tensor> out;
   for (const auto& [name, p] : named_parameters())
@@ -132,7 +143,8 @@ std::string exported_name(const std::string& name, const ExportNames& names) {
     out.erase(0, names.strip_prefix.size());
   }
   if (names.peft) {
-    static const std::regex adapter(R"(\.(lora_A|lora_B|lora_embedding_A|lora_embedding_B|lora_magnitude_vector)\.[^.]+\.)");
+    static const std::regex adapter(
+        R"(\.(lora_A|lora_B|lora_embedding_A|lora_embedding_B|lora_magnitude_vector)\.[^.]+\.)");
     out = std::regex_replace(out, adapter, ".$1.");
   }
   return out;

@@ -99,6 +99,21 @@ class Policy {
   /// dataset. \throws DataError
   virtual void check_conditioning(const Conditioning& /*c*/, const std::string& /*source*/) const {}
 
+  /// The string metadata and extra tensors (e.g. optimizer state) of the checkpoint the policy
+  /// was loaded from; empty where the format keeps none.
+  virtual const std::map<std::string, std::string>& metadata() const;
+  virtual const std::map<std::string, torch::Tensor>& extras() const;
+
+  /// What `treerpo-model info` shows of a policy whose architecture is known: its configuration
+  /// as JSON, its vocabulary size and its forward FLOPs per sample.
+  struct Architecture {
+    std::string config_json;
+    std::int64_t vocabulary_size = 0;
+    double flops_per_sample = 0;
+  };
+  /// The architecture, or none for an arbitrary module.
+  virtual std::optional<Architecture> architecture() const { return std::nullopt; }
+
   /// "sha256:..." of every parameter's name, dtype, shape and bytes, in name order: which
   /// weights made a file.
   std::string digest() const;

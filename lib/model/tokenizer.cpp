@@ -25,7 +25,8 @@ std::vector<std::string> Tokenizer::default_words() {
           "large",  "on",     "next",    "with",     "is"};
 }
 
-std::vector<std::int64_t> Tokenizer::encode(const std::string& text, std::size_t max_tokens, std::size_t* unknown) const {
+std::vector<std::int64_t> Tokenizer::encode(const std::string& text, std::size_t max_tokens,
+                                            std::size_t* unknown) const {
   std::vector<std::int64_t> out;
   std::size_t misses = 0;
   std::string word;

@@ -19,7 +19,8 @@ class Tokenizer {
 
   /// Lowercases, splits on anything that is not a letter or digit, maps to ids; unknown words
   /// map to kUnknown. Truncates to `max_tokens`. Sets *unknown to the number of unknown words.
-  std::vector<std::int64_t> encode(const std::string& text, std::size_t max_tokens, std::size_t* unknown = nullptr) const;
+  std::vector<std::int64_t> encode(const std::string& text, std::size_t max_tokens,
+                                   std::size_t* unknown = nullptr) const;
   /// Every entry including "<pad>", "<null>", "<unk>", in id order (what checkpoints store).
   const std::vector<std::string>& vocabulary() const { return vocabulary_; }
   std::size_t size() const { return vocabulary_.size(); }

@@ -8,6 +8,7 @@
 
 #include "core/atomic_output.hpp"
 #include "core/error.hpp"
+#include "core/text.hpp"
 
 namespace treerpo::model {
 namespace {
@@ -17,12 +18,7 @@ std::string string_attr(const torch::jit::Module& m, const char* name) {
   return v.isString() ? v.toStringRef() : "";
 }
 
-std::string shape_text(const torch::Tensor& t) {
-  if (!t.defined()) return "none";
-  std::string s = "[";
-  for (std::int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
-  return s + "]";
-}
+std::string shape_text(const torch::Tensor& t) { return t.defined() ? treerpo::shape_text(t.sizes().vec()) : "none"; }
 
 // The line of a TorchScript interpreter error that says what failed (its last "...Error: " line;
 // the rest is a traceback of the module's Python source).
@@ -75,7 +71,8 @@ TorchScriptPolicy::TorchScriptPolicy(const std::string& path, const PolicyOption
     if (v.isIntList()) latent_shape_ = v.toIntVector();
   }
   if (latent_shape_.size() != 3)
-    throw UsageError(path + ": latent shape unknown: give C,H,W or export the module with a treerpo_latent_shape attribute");
+    throw UsageError(path +
+                     ": latent shape unknown: give C,H,W or export the module with a treerpo_latent_shape attribute");
   if (module_.hasattr("treerpo_text_shape") && module_.attr("treerpo_text_shape").isIntList()) {
     text_shape_ = module_.attr("treerpo_text_shape").toIntVector();
     if (text_shape_.size() != 2) throw DataError(path + ": attribute treerpo_text_shape must be [tokens, dim]");
@@ -110,7 +107,8 @@ void TorchScriptPolicy::check_conditioning(const Conditioning& c, const std::str
                     std::to_string(pooled_dim_) + "] (its treerpo_pooled_dim)");
 }
 
-DataError TorchScriptPolicy::forward_failure(const std::string& cause, const std::vector<torch::jit::IValue>& inputs) const {
+DataError TorchScriptPolicy::forward_failure(const std::string& cause,
+                                             const std::vector<torch::jit::IValue>& inputs) const {
   const std::string dtype = placement_.dtype == torch::kBFloat16 ? "bfloat16"
                             : placement_.dtype == torch::kHalf   ? "float16"
                                                                  : "float32";
@@ -123,7 +121,8 @@ DataError TorchScriptPolicy::forward_failure(const std::string& cause, const std
     hint = "; check the prompt file's embedding sizes against the model's text encoder";
   return DataError(path_ + ": forward failed in " + dtype + " on latents " + shape_text(inputs[0].toTensor()) +
                    ", embeddings " + shape_text(inputs[2].toTensor()) +
-                   (takes_pooled_ ? ", pooled " + shape_text(inputs[3].toTensor()) : std::string()) + ": " + cause + hint);
+                   (takes_pooled_ ? ", pooled " + shape_text(inputs[3].toTensor()) : std::string()) + ": " + cause +
+                   hint);
 }
 
 torch::Tensor TorchScriptPolicy::forward(std::vector<torch::jit::IValue> inputs) {
@@ -142,12 +141,15 @@ torch::Tensor TorchScriptPolicy::forward(std::vector<torch::jit::IValue> inputs)
 
 torch::Tensor TorchScriptPolicy::velocity(const torch::Tensor& x, const torch::Tensor& sigma, const Conditioning& c) {
   if (!c.hidden.defined())
-    throw UsageError("a TorchScript policy needs precomputed text embeddings (an HDF5 prompt file with /prompts/conditioning)");
+    throw UsageError(
+        "a TorchScript policy needs precomputed text embeddings (an HDF5 prompt file with /prompts/conditioning)");
   const auto& d = placement_.device;
   const auto t = timestep_1000_ ? sigma.to(d, torch::kFloat) * 1000.0 : sigma.to(d, torch::kFloat);
-  std::vector<torch::jit::IValue> inputs{x.to(d, placement_.dtype), t.to(placement_.dtype), c.hidden.to(d, placement_.dtype)};
+  std::vector<torch::jit::IValue> inputs{x.to(d, placement_.dtype), t.to(placement_.dtype),
+                                         c.hidden.to(d, placement_.dtype)};
   if (takes_pooled_) {
-    if (!c.pooled.defined()) throw UsageError(path_ + ": forward takes a pooled embedding; the prompt file has no /prompts/pooled");
+    if (!c.pooled.defined())
+      throw UsageError(path_ + ": forward takes a pooled embedding; the prompt file has no /prompts/pooled");
     inputs.emplace_back(c.pooled.to(d, placement_.dtype));
   }
   auto v = forward(std::move(inputs));
@@ -162,7 +164,8 @@ Conditioning TorchScriptPolicy::encode(const std::vector<std::string>&) const {
 Conditioning TorchScriptPolicy::null_conditioning(std::int64_t batch, const Conditioning& like) const {
   // Exported pipelines encode the empty prompt; without it, zeros stand in (documented).
   Conditioning c;
-  if (like.hidden.defined()) c.hidden = torch::zeros({batch, like.hidden.size(1), like.hidden.size(2)}, like.hidden.options());
+  if (like.hidden.defined())
+    c.hidden = torch::zeros({batch, like.hidden.size(1), like.hidden.size(2)}, like.hidden.options());
   if (like.pooled.defined()) c.pooled = torch::zeros({batch, like.pooled.size(1)}, like.pooled.options());
   // The mask is not passed to forward; it is kept so that null and prompt rows concatenate.
   if (like.mask.defined()) c.mask = torch::ones({batch, like.mask.size(1)}, like.mask.options());

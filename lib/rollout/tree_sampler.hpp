@@ -19,12 +19,18 @@
 namespace treerpo::rollout {
 
 /// The sliding window's position rule across iterations (ALGORITHM.md section 3).
+enum class WindowRule { progressive, fixed, random };
+/// When a progressive window would pass the last step: back to l_0 cyclically, or stay at the last fit.
+enum class WindowOverflow { rollback, clamp };
+const char* window_rule_name(WindowRule r);
+const char* window_overflow_name(WindowOverflow o);
+
 struct WindowSchedule {
-  std::string rule = "progressive";  ///< progressive | fixed | random
+  WindowRule rule = WindowRule::progressive;
   std::int64_t start = 0;            ///< l_0
   std::int64_t stride = 1;
   std::int64_t interval = 25;        ///< tau: iterations per move
-  std::string overflow = "rollback"; ///< rollback | clamp, when the window would pass the last step
+  WindowOverflow overflow = WindowOverflow::rollback;
 };
 
 /// The window start l_j for iteration j: progressive l_0 + stride floor(j / tau) (rolled back to
@@ -80,8 +86,5 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
 /// noise and the start of its node path): a prompt sampled again at another iteration gets new
 /// noise (ALGORITHM.md section 3).
 std::uint64_t root_key(std::uint64_t seed, std::int64_t iteration, std::int64_t prompt_id, std::int64_t root);
-
-/// Standard normal noise of a node, from its key. Returns float32 of `shape`.
-torch::Tensor keyed_normal(std::uint64_t key, const std::vector<std::int64_t>& shape);
 
 }  // namespace treerpo::rollout

@@ -10,8 +10,9 @@
 namespace treerpo::scoring {
 
 const std::vector<std::string>& builtin_reward_names() {
-  static const std::vector<std::string> names{"shapes",     "shapes-partial", "shapes-geneval", "shapes-geneval-partial",
-                                               "compressibility", "brightness",  "saturation"};
+  static const std::vector<std::string> names{
+      "shapes",          "shapes-partial", "shapes-geneval", "shapes-geneval-partial",
+      "compressibility", "brightness",     "saturation"};
   return names;
 }
 

@@ -95,7 +95,8 @@ RewardProcess::RewardProcess(std::vector<std::string> argv, std::chrono::millise
   set_nonblocking(io_);
   set_nonblocking(err_);
   const auto reply = nlohmann::json::parse(
-      exchange(nlohmann::json{{"type", "hello"}, {"protocol", "treerpo-reward"}, {"version", 1}}.dump()), nullptr, false);
+      exchange(nlohmann::json{{"type", "hello"}, {"protocol", "treerpo-reward"}, {"version", 1}}.dump()), nullptr,
+      false);
   if (!reply.is_object() || reply.value("type", "") != "hello" || reply.value("version", 0) != 1)
     throw DataError(describe_failure("expected {\"type\": \"hello\", \"version\": 1} as its first line"));
   name_ = reply.value("name", "");
@@ -180,11 +181,13 @@ std::string RewardProcess::exchange(const std::string& line) {
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
     if (left <= 0) {
-      const auto msg = describe_failure("no reply within " + std::to_string(timeout_.count() / 1000.0).substr(0, 5) + " s");
+      const auto msg =
+          describe_failure("no reply within " + std::to_string(timeout_.count() / 1000.0).substr(0, 5) + " s");
       kill_child();
       throw ResourceError(msg);
     }
-    pollfd fds[2] = {{io_, static_cast<short>(POLLIN | (written < request.size() ? POLLOUT : 0)), 0}, {err_, POLLIN, 0}};
+    pollfd fds[2] = {{io_, static_cast<short>(POLLIN | (written < request.size() ? POLLOUT : 0)), 0},
+                     {err_, POLLIN, 0}};
     const int ready = poll(fds, err_ >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left, 1000)));
     if (ready < 0) {
       if (errno == EINTR) continue;
@@ -201,12 +204,14 @@ std::string RewardProcess::exchange(const std::string& line) {
   }
 }
 
-std::vector<double> RewardProcess::score(const std::vector<std::string>& prompts, const std::vector<shapes::Image>& images) {
+std::vector<double> RewardProcess::score(const std::vector<std::string>& prompts,
+                                         const std::vector<shapes::Image>& images) {
   nlohmann::json imgs = nlohmann::json::array();
   for (const auto& im : images)
     imgs.push_back({{"height", im.height}, {"width", im.width}, {"data", base64(im.rgb.data(), im.rgb.size())}});
   const auto id = next_id_++;
-  const auto line = exchange(nlohmann::json{{"type", "score"}, {"id", id}, {"prompts", prompts}, {"images", imgs}}.dump());
+  const auto line =
+      exchange(nlohmann::json{{"type", "score"}, {"id", id}, {"prompts", prompts}, {"images", imgs}}.dump());
   const auto reply = nlohmann::json::parse(line, nullptr, false);
   if (reply.is_discarded()) {
     const bool nonfinite = line.find("NaN") != std::string::npos || line.find("Infinity") != std::string::npos;
@@ -217,11 +222,12 @@ std::vector<double> RewardProcess::score(const std::vector<std::string>& prompts
     throw DataError(describe_failure("reported an error: " + reply.value("message", std::string("(no message)"))));
   if (reply.value("type", "") != "scores" || reply.value("id", std::int64_t{-1}) != id || !reply.contains("scores") ||
       !reply["scores"].is_array())
-    throw DataError(describe_failure("expected {\"type\": \"scores\", \"id\": " + std::to_string(id) + ", \"scores\": [...]}"));
+    throw DataError(
+        describe_failure("expected {\"type\": \"scores\", \"id\": " + std::to_string(id) + ", \"scores\": [...]}"));
   const auto& s = reply["scores"];
   if (s.size() != images.size())
-    throw DataError(describe_failure("sent " + std::to_string(s.size()) + " scores for " + std::to_string(images.size()) +
-                                     " images"));
+    throw DataError(describe_failure("sent " + std::to_string(s.size()) + " scores for " +
+                                     std::to_string(images.size()) + " images"));
   std::vector<double> out;
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (!s[i].is_number() || !std::isfinite(s[i].get<double>()))

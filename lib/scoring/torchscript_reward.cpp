@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 
 namespace treerpo::scoring {
 namespace {
@@ -23,11 +24,7 @@ torch::jit::Module load_module(const std::string& path, const torch::Device& dev
   }
 }
 
-std::string shape_text(const torch::Tensor& t) {
-  std::string s = "[";
-  for (std::int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
-  return s + "]";
-}
+std::string shape_text(const torch::Tensor& t) { return treerpo::shape_text(t.sizes().vec()); }
 }  // namespace
 
 TorchScriptReward::TorchScriptReward(const std::string& path, const torch::Device& device)

@@ -42,7 +42,8 @@ ExplainSummary summarise(const std::vector<ExplainedImage>& images) {
     const auto n = static_cast<double>(s.images);
     s.strict /= n, s.partial /= n, s.geneval /= n;
   }
-  if (parsed > 0) s.named_per_image /= static_cast<double>(parsed), s.components_per_image /= static_cast<double>(parsed);
+  if (parsed > 0)
+    s.named_per_image /= static_cast<double>(parsed), s.components_per_image /= static_cast<double>(parsed);
   std::sort(fits.begin(), fits.end());
   if (!fits.empty())
     for (double q : {0.1, 0.5, 0.9})

@@ -52,7 +52,8 @@ const char* color_name(Color c) { return kColorNames[static_cast<int>(c)]; }
 const char* relation_name(Relation r) { return kRelationNames[static_cast<int>(r)]; }
 
 const std::vector<std::string>& task_kind_names() {
-  static const std::vector<std::string> names{"single_object", "two_objects", "counting", "colors", "position", "color_attr"};
+  static const std::vector<std::string> names{"single_object", "two_objects", "counting",
+                                              "colors",        "position",    "color_attr"};
   return names;
 }
 const char* task_kind_name(TaskKind k) { return task_kind_names()[static_cast<std::size_t>(k)].c_str(); }
@@ -129,10 +130,12 @@ std::vector<PromptSpec> all_prompts() {
   std::vector<PromptSpec> out;
   auto shape = [](int s) { return static_cast<Shape>(s); };
   auto color = [](int c) { return static_cast<Color>(c); };
-  for (int s = 0; s < kShapes; ++s) out.push_back({TaskKind::single_object, {{shape(s), std::nullopt}}, 1, std::nullopt});
+  for (int s = 0; s < kShapes; ++s)
+    out.push_back({TaskKind::single_object, {{shape(s), std::nullopt}}, 1, std::nullopt});
   for (int a = 0; a < kShapes; ++a)
     for (int b = 0; b < kShapes; ++b)
-      if (a != b) out.push_back({TaskKind::two_objects, {{shape(a), std::nullopt}, {shape(b), std::nullopt}}, 1, std::nullopt});
+      if (a != b)
+        out.push_back({TaskKind::two_objects, {{shape(a), std::nullopt}, {shape(b), std::nullopt}}, 1, std::nullopt});
   for (int s = 0; s < kShapes; ++s)
     for (int n = 1; n <= 4; ++n) out.push_back({TaskKind::counting, {{shape(s), std::nullopt}}, n, std::nullopt});
   for (int c = 0; c < kColors; ++c)

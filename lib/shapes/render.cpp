@@ -14,7 +14,7 @@ namespace {
 struct Uniform {
   rng::NormalStream s;
   explicit Uniform(std::uint64_t key) : s(key) {}
-  double next() { return static_cast<double>(s.next_u64() >> 11) * 0x1.0p-53; }
+  double next() { return s.next_uniform(); }
   double in(double lo, double hi) { return lo + (hi - lo) * next(); }
   int pick(int n) { return std::min(n - 1, static_cast<int>(next() * n)); }
 };
@@ -118,7 +118,8 @@ Image render(const Scene& scene, int image_size, std::uint64_t key) {
   constexpr int kSuper = 4;
   for (int y = 0; y < image_size; ++y)
     for (int x = 0; x < image_size; ++x) {
-      const double shade = scene.gradient[0] * (x / double(image_size) - 0.5) + scene.gradient[1] * (y / double(image_size) - 0.5);
+      const double shade =
+          scene.gradient[0] * (x / double(image_size) - 0.5) + scene.gradient[1] * (y / double(image_size) - 0.5);
       std::array<double, 3> px{scene.background[0] + shade, scene.background[1] + shade, scene.background[2] + shade};
       for (std::size_t k = 0; k < scene.objects.size(); ++k) {
         int hits = 0;
@@ -126,11 +127,14 @@ Image render(const Scene& scene, int image_size, std::uint64_t key) {
           for (int sx = 0; sx < kSuper; ++sx)
             hits += covers(scene.objects[k], x + (sx + 0.5) / kSuper, y + (sy + 0.5) / kSuper) ? 1 : 0;
         const double a = hits / double(kSuper * kSuper);
-        for (int ch = 0; ch < 3; ++ch) px[static_cast<std::size_t>(ch)] = (1 - a) * px[static_cast<std::size_t>(ch)] + a * colors[k][static_cast<std::size_t>(ch)];
+        for (int ch = 0; ch < 3; ++ch)
+          px[static_cast<std::size_t>(ch)] =
+              (1 - a) * px[static_cast<std::size_t>(ch)] + a * colors[k][static_cast<std::size_t>(ch)];
       }
       auto* out = img.at(y, x);
       for (int ch = 0; ch < 3; ++ch)
-        out[ch] = static_cast<std::uint8_t>(std::clamp(std::lround(px[static_cast<std::size_t>(ch)] + 2.5 * noise.next()), 0L, 255L));
+        out[ch] = static_cast<std::uint8_t>(
+            std::clamp(std::lround(px[static_cast<std::size_t>(ch)] + 2.5 * noise.next()), 0L, 255L));
     }
   return img;
 }

@@ -42,7 +42,9 @@ int classify_pixel(const std::uint8_t* p, const std::array<double, 3>& bg) {
     if (alpha < 0.5) continue;
     double residual = 0;
     for (int i = 0; i < 3; ++i) {
-      const double e = p[i] - (bg[static_cast<std::size_t>(i)] + std::min(alpha, 1.0) * (c[static_cast<std::size_t>(i)] - bg[static_cast<std::size_t>(i)]));
+      const double e =
+          p[i] - (bg[static_cast<std::size_t>(i)] +
+                  std::min(alpha, 1.0) * (c[static_cast<std::size_t>(i)] - bg[static_cast<std::size_t>(i)]));
       residual += e * e;
     }
     if (residual < best_residual) { best_residual = residual; best = k; }
@@ -124,7 +126,8 @@ Fit classify_component(const Image& img, const std::array<double, 3>& bg, int k,
         }
       const int l = label[static_cast<std::size_t>(y) * W + x];
       if (!near || (l != k && l != -1)) continue;
-      const double a = member[static_cast<std::size_t>((y - y0) * ww + (x - x0))] ? 1.0 : alpha_towards(img.at(y, x), bg, k);
+      const double a =
+          member[static_cast<std::size_t>((y - y0) * ww + (x - x0))] ? 1.0 : alpha_towards(img.at(y, x), bg, k);
       alpha[static_cast<std::size_t>((y - y0) * ww + (x - x0))] = a;
       mass += a; mx += a * (x + 0.5); my += a * (y + 0.5);
     }

@@ -13,6 +13,7 @@
 #include "advantage/edge_advantages.hpp"
 #include "advantage/health.hpp"
 #include "cli/choice.hpp"
+#include "cli/summary.hpp"
 #include "core/atomic_output.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -29,7 +30,8 @@ advantage::RunningStats read_stats(const std::string& path) {
   std::ifstream f(path);
   const auto j = nlohmann::json::parse(f, nullptr, false);
   if (!j.is_object() || j.value("format", "") != kStatsFormat || j.value("version", 0) != 1 || !j.contains("rewards"))
-    throw DataError(path + ": not a stat-tracking state file (expected {\"format\": \"" + kStatsFormat + "\", \"version\": 1})");
+    throw DataError(path + ": not a stat-tracking state file (expected {\"format\": \"" + kStatsFormat +
+                    "\", \"version\": 1})");
   for (const auto& [reward, prompts] : j["rewards"].items())
     for (const auto& [prompt, e] : prompts.items())
       s.by_reward[reward][prompt] = {e.at("n").get<double>(), e.at("mean").get<double>(), e.at("m2").get<double>()};
@@ -141,39 +143,40 @@ void print_summary(const AdvantageOptions& o, const cli::Context& ctx, const std
                std::to_string(res.clipped_fraction).substr(0, 6) + "; " + std::to_string(bytes) + " bytes to " +
                (output == "-" ? std::string("<stdout>") : output));
   if (ctx.json)
-    std::printf("%s\n", nlohmann::ordered_json{{"tool", ctx.tool},
-                                               {"output", output},
-                                               {"method", advantage::rule_name(s.rule)},
-                                               {"aggregate", aggregate},
-                                               {"per_depth", depth},
-                                               {"degenerate_groups", res.degenerate},
-                                               {"clipped_fraction", res.clipped_fraction},
-                                               {"health", health},
-                                               {"bytes", bytes},
-                                               {"seconds", seconds}}
-                            .dump()
-                            .c_str());
+    cli::print_json_summary(ctx, output,
+                            {{"method", advantage::rule_name(s.rule)},
+                             {"aggregate", aggregate},
+                             {"per_depth", depth},
+                             {"degenerate_groups", res.degenerate},
+                             {"clipped_fraction", res.clipped_fraction},
+                             {"health", health},
+                             {"bytes", bytes},
+                             {"seconds", seconds}});
 }
 }  // namespace
 
 void add_advantage_options(CLI::App& app, AdvantageOptions& o) {
   app.add_option("input", o.input, "Scored trajectory file; - = stdin (the default)")->capture_default_str();
-  cli::add_choice(app, "--method", o.method,
-                  {{"tree", advantage::Rule::tree}, {"leaf", advantage::Rule::leaf}, {"sibling", advantage::Rule::sibling}},
-                  "Edge rule: tree (node values normalised per depth), leaf (mean of the leaves' advantages) or "
-                  "sibling (normalised among siblings)");
+  cli::add_choice(
+      app, "--method", o.method,
+      {{"tree", advantage::Rule::tree}, {"leaf", advantage::Rule::leaf}, {"sibling", advantage::Rule::sibling}},
+      "Edge rule: tree (node values normalised per depth), leaf (mean of the leaves' advantages) or "
+      "sibling (normalised among siblings)");
   cli::add_choice(app, "--aggregate", o.aggregate,
                   {{"advantage", advantage::Aggregate::advantage}, {"reward", advantage::Aggregate::reward}},
                   "Several rewards: advantage (normalise each, then weighted sum) or reward (weighted sum, then "
                   "normalise)");
   cli::add_choice(app, "--std", o.sample_std, {{"population", false}, {"sample", true}},
                   "Group standard deviation: population (ddof 0) or sample (ddof 1)");
-  app.add_option("--eps", o.eps, "Added to the standard deviation")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--eps", o.eps, "Added to the standard deviation")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("--min-std", o.min_std, "A group whose standard deviation is below gets advantage 0")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   app.add_option("--clip", o.clip, "Clip advantages to [-C, C]; 0 = no clipping")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--reward", o.rewards, "Use only these rewards of the file (repeatable; default: all)")->allow_extra_args(false);
+  app.add_option("--reward", o.rewards, "Use only these rewards of the file (repeatable; default: all)")
+      ->allow_extra_args(false);
   app.add_option("--weight", o.weights, "Override a reward's weight: NAME=W (repeatable)")->allow_extra_args(false);
   app.add_option("--stat-tracking", o.stat_tracking, "Per-prompt running statistics across iterations in this "
                  "state file (created if missing, updated atomically); leaf rule");

@@ -48,7 +48,8 @@ void judge_run(Run& run, const std::vector<std::string>& item_prompt, std::size_
   }
   for (std::size_t p = 0; p < prompts; ++p) {
     const auto first = run.images.begin() + static_cast<std::ptrdiff_t>(p * samples);
-    const auto d = evaluation::diversity(std::vector<shapes::Image>(first, first + static_cast<std::ptrdiff_t>(samples)));
+    const auto d =
+        evaluation::diversity(std::vector<shapes::Image>(first, first + static_cast<std::ptrdiff_t>(samples)));
     run.diversity.push_back(d.mean_distance);
     run.duplicates.push_back(d.duplicate_rate);
   }
@@ -66,15 +67,16 @@ double mean_of(const std::vector<double>& v) {
 }
 
 // Mean and its standard error (over samples) of each reward, overall and per task kind.
-ordered_json summarise(const Run& run, const std::vector<std::string>& rewards, const std::vector<std::string>& item_kind,
-                       const std::vector<std::string>& kinds) {
+ordered_json summarise(const Run& run, const std::vector<std::string>& rewards,
+                       const std::vector<std::string>& item_kind, const std::vector<std::string>& kinds) {
   ordered_json j;
   for (std::size_t r = 0; r < rewards.size(); ++r) {
     const auto& v = run.scores[r];
     const double m = mean_of(v);
     double ss = 0;
     for (double x : v) ss += (x - m) * (x - m);
-    const double se = v.size() > 1 ? std::sqrt(ss / static_cast<double>(v.size() - 1) / static_cast<double>(v.size())) : 0.0;
+    const double se =
+        v.size() > 1 ? std::sqrt(ss / static_cast<double>(v.size() - 1) / static_cast<double>(v.size())) : 0.0;
     ordered_json per_kind = ordered_json::object();
     for (const auto& k : kinds) {
       std::vector<double> sub;
@@ -95,7 +97,9 @@ double mean_std_error(const std::vector<double>& v) {
 }
 
 ordered_json judge_json(const Run& run) {
-  auto figure = [](const std::vector<double>& v) { return ordered_json{{"mean", mean_of(v)}, {"std_error", mean_std_error(v)}}; };
+  auto figure = [](const std::vector<double>& v) {
+    return ordered_json{{"mean", mean_of(v)}, {"std_error", mean_std_error(v)}};
+  };
   return {{"foreground", figure(run.foreground)},
           {"count_match", figure(run.count_match)},
           {"diversity", figure(run.diversity)},
@@ -273,7 +277,8 @@ ordered_json build_report(const EvaluateOptions& o, const evaluation::OdeSampler
     for (std::size_t k = 0; k < runs.size(); ++k) {
       ordered_json scores;
       for (std::size_t r = 0; r < o.rewards.size(); ++r) {
-        const auto first = runs[k].scores[r].begin() + static_cast<std::ptrdiff_t>(p * static_cast<std::size_t>(o.samples));
+        const auto first =
+            runs[k].scores[r].begin() + static_cast<std::ptrdiff_t>(p * static_cast<std::size_t>(o.samples));
         scores[o.rewards[r]] = std::vector<double>(first, first + o.samples);
       }
       e[names[k]] = scores;
@@ -385,19 +390,26 @@ void add_evaluate_options(CLI::App& app, EvaluateOptions& o) {
                  "to --policy with a confidence interval");
   app.add_option("--prompts", o.prompts, "Prompts: a text file (one per line) or an HDF5 prompt file; - = stdin")
       ->required();
-  app.add_option("--reward", o.rewards, "Reward to report (repeatable): shapes (strict), shapes-partial, shapes-geneval, shapes-geneval-partial, "
-                 "compressibility, brightness, saturation")
+  app.add_option(
+         "--reward", o.rewards,
+         "Reward to report (repeatable): shapes (strict), shapes-partial, shapes-geneval, shapes-geneval-partial, "
+         "compressibility, brightness, saturation")
       ->check(CLI::IsMember(scoring::builtin_reward_names()))
       ->allow_extra_args(false)
       ->capture_default_str();
   auto& s = o.sampler;
-  app.add_option("--steps", s.steps, "ODE steps from noise to image")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--steps", s.steps, "ODE steps from noise to image")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--shift", s.shift, "Schedule shift")->check(CLI::PositiveNumber)->capture_default_str();
   cli::add_choice(app, "--schedule", s.schedule,
                   {{"shifted", flow::Schedule::shifted}, {"sd3", flow::Schedule::sd3}, {"flux", flow::Schedule::flux}},
                   "Sigma schedule: shifted (this suite's), sd3 or flux (diffusers' pipelines)");
-  app.add_option("--guidance", s.guidance, "Classifier-free guidance scale (1 = conditional only)")->capture_default_str();
-  app.add_option("--samples", o.samples, "Samples (seeds) per prompt")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--guidance", s.guidance, "Classifier-free guidance scale (1 = conditional only)")
+      ->capture_default_str();
+  app.add_option("--samples", o.samples, "Samples (seeds) per prompt")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--max-batch", s.max_batch, "Model rows per forward pass (a guided sample takes two)")
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--confidence", o.confidence, "Confidence level of the comparison's interval")
@@ -407,7 +419,9 @@ void add_evaluate_options(CLI::App& app, EvaluateOptions& o) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--grid-samples", o.grid_samples, "Columns of the grid per checkpoint")
       ->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--grid-scale", o.grid_scale, "Pixel magnification in the grid")->check(CLI::Range(1, 16))->capture_default_str();
+  app.add_option("--grid-scale", o.grid_scale, "Pixel magnification in the grid")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
   app.add_option("--report", o.report, "Write the JSON report (what --json prints) to this file");
   app.add_option("--samples-out", o.samples_out, "Write the sampled images with prompt ids, texts and seeds "
                  "(HDF5, treerpo-samples(5)) for an external judge");

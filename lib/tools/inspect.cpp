@@ -51,7 +51,8 @@ void walk(hid_t file, const std::string& group, ordered_json& datasets, ordered_
       walk(file, path, datasets, groups);
     } else {
       const auto info = h5::describe(file, path);
-      datasets[path] = {{"dtype", info.dtype}, {"shape", info.shape}, {"chunks", info.chunks}, {"filters", info.filters}};
+      datasets[path] = {
+          {"dtype", info.dtype}, {"shape", info.shape}, {"chunks", info.chunks}, {"filters", info.filters}};
     }
   }
 }
@@ -169,7 +170,8 @@ std::string describe_text(const ordered_json& j, const InspectOptions& o) {
   s << "groups:";
   for (const auto& g : j["groups"]) s << " " << g.get<std::string>();
   s << "\n";
-  if (!j["unknown_groups"].empty()) s << "groups from other tools (kept as they are): " << j["unknown_groups"].dump() << "\n";
+  if (!j["unknown_groups"].empty())
+    s << "groups from other tools (kept as they are): " << j["unknown_groups"].dump() << "\n";
   for (const auto& [name, st] : j["rewards"].items()) {
     s << "reward " << name << " (weight " << st["weight"] << "): ";
     if (st["mean"].is_null()) s << "no values\n";
@@ -265,7 +267,8 @@ ordered_json describe_samples_file(const h5::InputFile& file) {
   j["bytes"] = file.bytes;
   j["digest"] = file.digest();
   j["format"] = format::kSamplesFormatName;
-  j["format_version"] = {format::kFormatMajor, format::check_format(file.file.get(), file.name, format::kSamplesFormatName)};
+  j["format_version"] = {format::kFormatMajor,
+                         format::check_format(file.file.get(), file.name, format::kSamplesFormatName)};
   std::set<std::int64_t> prompts(s.prompt_id.begin(), s.prompt_id.end());
   j["counts"] = {{"items", s.prompt_id.size()}, {"prompts", prompts.size()}};
   j["sampling"] = {{"seed", s.seed}};
@@ -285,8 +288,8 @@ std::string describe_samples_text(const ordered_json& j) {
   s << "counts: " << j["counts"]["items"] << " images of " << j["counts"]["prompts"] << " prompts per checkpoint, seed "
     << j["sampling"]["seed"].get<std::string>() << "\n";
   for (const auto& c : j["checkpoints"])
-    s << "/" << c["group"].get<std::string>() << "/images " << c["images"].dump() << ": " << c["path"].get<std::string>()
-      << " (" << c["digest"].get<std::string>() << ")\n";
+    s << "/" << c["group"].get<std::string>() << "/images " << c["images"].dump() << ": "
+      << c["path"].get<std::string>() << " (" << c["digest"].get<std::string>() << ")\n";
   return s.str();
 }
 
@@ -325,7 +328,8 @@ int run_inspect(const InspectOptions& o, cli::Context& ctx, const std::string&) 
 cli::ToolSpec inspect_spec() {
   cli::ToolSpec spec;
   spec.name = "treerpo-inspect";
-  spec.summary = "Summarise a trajectory file (prompts, tree shapes, groups, statistics, provenance) or check a prompt file";
+  spec.summary =
+      "Summarise a trajectory file (prompts, tree shapes, groups, statistics, provenance) or check a prompt file";
   spec.footer = "Example: treerpo-synth --count 2 -o - | treerpo-inspect; see treerpo-inspect(1).";
   return cli::make_tool<InspectOptions>(spec, add_inspect_options, validate, run_inspect);
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "cli/summary.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "tools/stage_io.hpp"
@@ -51,7 +52,8 @@ void check_compatible(const Trajectory& a, const std::string& an, const Trajecto
   if (reward_sig(a) != reward_sig(b))
     throw DataError(bn + ": /rewards differ from " + an + " (names, weights or settings)");
   if (a.advantages.has_value() != b.advantages.has_value() ||
-      (a.advantages && (a.advantages->method != b.advantages->method || a.advantages->settings != b.advantages->settings)))
+      (a.advantages &&
+       (a.advantages->method != b.advantages->method || a.advantages->settings != b.advantages->settings)))
     throw DataError(bn + ": /advantages differ from " + an + " (present in one only, or another method)");
   if (a.prompts.conditioning.has_value() != b.prompts.conditioning.has_value() ||
       a.prompts.pooled.has_value() != b.prompts.pooled.has_value() ||
@@ -109,7 +111,8 @@ Trajectory merge_trajectories(const std::vector<Trajectory>& shards, const std::
   Trajectory out;
   out.rollout = shards[0].rollout;
   for (const auto& r : shards[0].rewards) out.rewards.push_back({r.name, r.weight, r.settings, {}});
-  if (shards[0].advantages) out.advantages = format::Advantages{shards[0].advantages->method, shards[0].advantages->settings, {}};
+  if (shards[0].advantages)
+    out.advantages = format::Advantages{shards[0].advantages->method, shards[0].advantages->settings, {}};
   if (shards[0].prompts.conditioning) out.prompts.conditioning.emplace();
   if (shards[0].prompts.pooled) out.prompts.pooled.emplace();
   if (shards[0].prompts.mask) out.prompts.mask.emplace();
@@ -199,15 +202,12 @@ int run_merge(const MergeOptions& o, cli::Context& ctx, const std::string& outpu
   log::summary("merged " + std::to_string(shards.size()) + " files: " + std::to_string(merged.prompts.id.size()) +
                " prompts, " + std::to_string(merged.nodes.size()) + " nodes (" + std::to_string(bytes) + " bytes)");
   if (ctx.json)
-    std::printf("%s\n", nlohmann::ordered_json{{"tool", ctx.tool},
-                                               {"output", output},
-                                               {"inputs", o.inputs},
-                                               {"prompts", merged.prompts.id.size()},
-                                               {"nodes", merged.nodes.size()},
-                                               {"leaves", merged.leaves.size()},
-                                               {"bytes", bytes}}
-                            .dump()
-                            .c_str());
+    cli::print_json_summary(ctx, output,
+                            {{"inputs", o.inputs},
+                             {"prompts", merged.prompts.id.size()},
+                             {"nodes", merged.nodes.size()},
+                             {"leaves", merged.leaves.size()},
+                             {"bytes", bytes}});
   return 0;
 }
 

@@ -35,13 +35,15 @@ int run_probe(model::Policy& policy, const ModelOptions& o, const cli::Context& 
         torch::from_blob(const_cast<std::uint8_t*>(rgb.data()), {shape[1], shape[2], 3}, torch::kByte)
             .permute({2, 0, 1}).to(torch::kFloat).div(127.5).sub(1.0);
   }
-  const auto r = evaluation::denoising_probe(policy, renders, policy.encode(texts), o.probe_sigmas, ctx.seed_given ? ctx.seed : 0);
+  const auto r =
+      evaluation::denoising_probe(policy, renders, policy.encode(texts), o.probe_sigmas, ctx.seed_given ? ctx.seed : 0);
   nlohmann::ordered_json j = nlohmann::ordered_json::array();
   for (std::size_t k = 0; k < r.sigmas.size(); ++k) j.push_back({{"sigma", r.sigmas[k]}, {"mse", r.mse[k]}});
   if (ctx.json) {
     std::printf("%s\n", nlohmann::ordered_json{{"renders", o.probe_count}, {"probe", j}}.dump(2).c_str());
   } else {
-    std::printf("sigma   mse of x0_hat (%lld held-out renders, [-1, 1] units)\n", static_cast<long long>(o.probe_count));
+    std::printf("sigma   mse of x0_hat (%lld held-out renders, [-1, 1] units)\n",
+                static_cast<long long>(o.probe_count));
     for (std::size_t k = 0; k < r.sigmas.size(); ++k) std::printf("%.3f   %.5f\n", r.sigmas[k], r.mse[k]);
   }
   if (!o.probe_grid.empty()) {
@@ -54,7 +56,8 @@ int run_probe(model::Policy& policy, const ModelOptions& o, const cli::Context& 
     }
     for (std::size_t i = 0; i < samples.size(); ++i) {
       blocks[0].images.push_back({samples[i].image});
-      for (std::size_t k = 0; k < r.sigmas.size(); ++k) blocks[k + 1].images.push_back({r.noised[k][i], r.predictions[k][i]});
+      for (std::size_t k = 0; k < r.sigmas.size(); ++k)
+        blocks[k + 1].images.push_back({r.noised[k][i], r.predictions[k][i]});
     }
     evaluation::write_png(o.probe_grid, evaluation::compose_grid(texts, blocks, 2), ctx.force, ctx.tool);
   }
@@ -85,10 +88,10 @@ nlohmann::ordered_json describe(const model::Policy& p) {
   j["digest"] = p.digest();
   j["timestep_convention"] = p.timestep_convention();
   j["output"] = p.output_sign();
-  if (const auto* b = dynamic_cast<const model::BuiltinPolicy*>(&p)) {
-    j["config"] = nlohmann::json::parse(b->config().to_json());
-    j["vocabulary_size"] = b->tokenizer().size();
-    j["flops_per_sample"] = b->config().flops_per_sample();
+  if (const auto a = p.architecture()) {
+    j["config"] = nlohmann::json::parse(a->config_json);
+    j["vocabulary_size"] = a->vocabulary_size;
+    j["flops_per_sample"] = a->flops_per_sample;
   } else {
     j["flops_per_sample"] = nullptr;  // unknown for an arbitrary module
   }
@@ -107,8 +110,9 @@ void print_info(const nlohmann::ordered_json& j, bool json) {
               j["digest"].get<std::string>().c_str(), j["timestep_convention"].get<std::string>().c_str(),
               j["output"].get<std::string>().c_str());
   if (!j["flops_per_sample"].is_null())
-    std::printf("forward FLOPs per sample: %.4g\nconfig: %s\nvocabulary: %zu words\n", j["flops_per_sample"].get<double>(),
-                j["config"].dump().c_str(), j["vocabulary_size"].get<std::size_t>());
+    std::printf("forward FLOPs per sample: %.4g\nconfig: %s\nvocabulary: %zu words\n",
+                j["flops_per_sample"].get<double>(), j["config"].dump().c_str(),
+                j["vocabulary_size"].get<std::size_t>());
 }
 
 // init: a fresh built-in model.
@@ -208,7 +212,8 @@ cli::ToolSpec model_spec() {
   cli::ToolSpec spec;
   spec.name = "treerpo-model";
   spec.summary = "Create a built-in model checkpoint, describe a policy, or export its parameters as safetensors";
-  spec.footer = "Example: treerpo-model init --seed 1 -o base.safetensors && treerpo-model info --policy base.safetensors";
+  spec.footer =
+      "Example: treerpo-model init --seed 1 -o base.safetensors && treerpo-model info --policy base.safetensors";
   spec.common.output = spec.common.seed = true;
   return cli::make_tool<ModelOptions>(spec, add_model_options, validate, run_model);
 }

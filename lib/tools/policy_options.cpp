@@ -27,7 +27,9 @@ void add_policy_options(CLI::App& app, PolicyCliOptions& o, bool required) {
 std::unique_ptr<model::Policy> load_policy(const PolicyCliOptions& o, const cli::Context& ctx) {
   model::PolicyOptions options;
   options.placement.device = torch::Device(ctx.device);
-  options.placement.dtype = o.dtype == "bfloat16" ? torch::kBFloat16 : o.dtype == "float16" ? torch::kHalf : torch::kFloat;
+  options.placement.dtype = o.dtype == "bfloat16"  ? torch::kBFloat16
+                            : o.dtype == "float16" ? torch::kHalf
+                                                   : torch::kFloat;
   options.timestep_convention = o.timestep_convention;
   if (o.negate_output) options.negate_output = true;
   options.latent_shape = o.latent_shape;

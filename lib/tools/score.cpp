@@ -9,6 +9,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "cli/summary.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/signals.hpp"
@@ -100,8 +101,10 @@ std::vector<PlannedReward> plan_rewards(const ScoreOptions& o) {
   for (const auto& s : o.builtin) {
     auto [name, w] = split_weight(s, "--reward");
     if (!scoring::is_builtin_reward(name))
-      throw UsageError("--reward " + name + ": not a built-in reward (shapes, shapes-partial, shapes-geneval, shapes-geneval-partial, compressibility, "
-                       "brightness, saturation; TorchScript modules take --reward-module)");
+      throw UsageError(
+          "--reward " + name +
+          ": not a built-in reward (shapes, shapes-partial, shapes-geneval, shapes-geneval-partial, compressibility, "
+          "brightness, saturation; TorchScript modules take --reward-module)");
     plan.push_back({true, name, name, w});
   }
   for (const auto& s : o.modules) {
@@ -178,7 +181,8 @@ class LeafScorer {
 
  private:
   std::vector<std::string> prompts(std::size_t b, std::size_t e) const {
-    return {leaf_prompt_.begin() + static_cast<std::ptrdiff_t>(b), leaf_prompt_.begin() + static_cast<std::ptrdiff_t>(e)};
+    return {leaf_prompt_.begin() + static_cast<std::ptrdiff_t>(b),
+            leaf_prompt_.begin() + static_cast<std::ptrdiff_t>(e)};
   }
 
   std::vector<shapes::Image> batch_images(std::size_t b, std::size_t e) const {
@@ -233,8 +237,10 @@ void add_rewards(format::Trajectory& t, const std::vector<format::Reward>& added
 
 void add_score_options(CLI::App& app, ScoreOptions& o) {
   app.add_option("input", o.input, "Trajectory file; - = stdin (the default)")->capture_default_str();
-  app.add_option("--reward", o.builtin, "Built-in reward NAME[:WEIGHT] (repeatable): shapes, shapes-partial, shapes-geneval, shapes-geneval-partial, "
-                 "compressibility, brightness, saturation")
+  app.add_option(
+         "--reward", o.builtin,
+         "Built-in reward NAME[:WEIGHT] (repeatable): shapes, shapes-partial, shapes-geneval, shapes-geneval-partial, "
+         "compressibility, brightness, saturation")
       ->allow_extra_args(false);
   app.add_option("--reward-module", o.modules, "TorchScript reward module FILE[:WEIGHT] (repeatable), named after "
                  "the file")
@@ -248,7 +254,9 @@ void add_score_options(CLI::App& app, ScoreOptions& o) {
                  "to start and stop)")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--decoder", o.decoder, "TorchScript decoder turning final latents into images (latent-space "
                  "policies)");
-  app.add_option("--batch-size", o.batch_size, "Images per reward call")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--batch-size", o.batch_size, "Images per reward call")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--zstd-level", o.zstd_level, "Zstandard level of the datasets; 0 = uncompressed")
       ->check(CLI::Range(0, 22))->capture_default_str();
 }
@@ -302,11 +310,12 @@ int run_score(const ScoreOptions& o, cli::Context& ctx, const std::string& outpu
             std::to_string(static_cast<int>(throughput[r.name].get<double>())) + " images/s)";
   log::summary(line + "; " + std::to_string(bytes) + " bytes to " + (output == "-" ? std::string("<stdout>") : output));
   if (ctx.json)
-    std::printf("%s\n", nlohmann::ordered_json{{"tool", ctx.tool}, {"output", output}, {"leaves", G},
-                                               {"mean", means}, {"images_per_s", throughput},
-                                               {"bytes", bytes}, {"seconds", score_seconds}}
-                            .dump()
-                            .c_str());
+    cli::print_json_summary(ctx, output,
+                            {{"leaves", G},
+                             {"mean", means},
+                             {"images_per_s", throughput},
+                             {"bytes", bytes},
+                             {"seconds", score_seconds}});
   return 0;
 }
 

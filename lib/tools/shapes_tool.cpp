@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/choice.hpp"
+#include "cli/summary.hpp"
 #include "core/atomic_output.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -31,11 +32,13 @@ std::vector<std::pair<std::string, shapes::Image>> explain_inputs(const ShapesOp
   h5::InputFile file = h5::open_input(o.input);
   const auto kind = h5::attr_string(file.file.get(), "treerpo_format", file.name);
   std::vector<std::pair<std::string, shapes::Image>> out;
-  auto add = [&](const std::vector<std::string>& texts, std::uint64_t H, std::uint64_t W, const std::vector<std::uint8_t>& rgb) {
+  auto add = [&](const std::vector<std::string>& texts, std::uint64_t H, std::uint64_t W,
+                 const std::vector<std::uint8_t>& rgb) {
     const std::size_t n = static_cast<std::size_t>(H * W * 3);
     for (std::size_t i = 0; i < texts.size(); ++i) {
       shapes::Image im{static_cast<int>(H), static_cast<int>(W), {}};
-      im.rgb.assign(rgb.begin() + static_cast<std::ptrdiff_t>(i * n), rgb.begin() + static_cast<std::ptrdiff_t>((i + 1) * n));
+      im.rgb.assign(rgb.begin() + static_cast<std::ptrdiff_t>(i * n),
+                    rgb.begin() + static_cast<std::ptrdiff_t>((i + 1) * n));
       out.emplace_back(texts[i], std::move(im));
     }
   };
@@ -76,14 +79,16 @@ std::string explain_text(const std::vector<shapes::ExplainedImage>& all, const s
       {"none", "strict: exactly the prompt's objects"}};
   for (const auto& [name, why] : reasons) {
     const auto it = s.failures.find(name);
-    const double share = it == s.failures.end() || s.images == 0 ? 0.0 : static_cast<double>(it->second) / static_cast<double>(s.images);
+    const double share =
+        it == s.failures.end() || s.images == 0 ? 0.0 : static_cast<double>(it->second) / static_cast<double>(s.images);
     char line[160];
     std::snprintf(line, sizeof line, "  %-13s %6.3f  %s\n", name, share, why);
     t += line;
   }
   t += "components: " + std::to_string(s.components) + ", recognised " + std::to_string(s.recognised) +
        "; unrecognised: template fit below " + fixed(shapes::kMinFit, 2) + " " + std::to_string(s.low_fit) +
-       ", size out of range " + std::to_string(s.bad_size) + ", off the palette " + std::to_string(s.off_palette) + "\n";
+       ", size out of range " + std::to_string(s.bad_size) + ", off the palette " + std::to_string(s.off_palette) +
+       "\n";
   if (s.fit_quantiles.size() == 3)
     t += "template fit of the palette components: 10 % " + fixed(s.fit_quantiles[0]) + ", median " +
          fixed(s.fit_quantiles[1]) + ", 90 % " + fixed(s.fit_quantiles[2]) + "\n";
@@ -94,7 +99,8 @@ std::string explain_text(const std::vector<shapes::ExplainedImage>& all, const s
       for (std::size_t k = 0; k < e.found.size(); ++k) {
         const auto& d = e.found[k];
         if (k) t += "; ";
-        t += d.in_palette ? std::string(shapes::color_name(d.color)) + " " + shapes::shape_name(d.shape) : std::string("off-palette");
+        t += d.in_palette ? std::string(shapes::color_name(d.color)) + " " + shapes::shape_name(d.shape)
+                          : std::string("off-palette");
         t += " fit " + fixed(d.fit, 2) + " size " + fixed(d.size, 1) + (d.recognised ? "" : " (unrecognised)");
       }
       t += "\n";
@@ -146,7 +152,8 @@ int run_prompts(const ShapesOptions& o, const cli::Context& ctx, const std::stri
   }
   if (ctx.json) cli::check_stdout_free(ctx, output);
   write_text(output, text, ctx.force);
-  if (ctx.json) std::printf("%s\n", nlohmann::json{{"split", shapes::split_name(o.split)}, {"per_kind", per_kind}}.dump().c_str());
+  if (ctx.json)
+    cli::print_json_summary(ctx, output, {{"split", shapes::split_name(o.split)}, {"per_kind", per_kind}});
   return 0;
 }
 
@@ -172,7 +179,7 @@ int run_dataset(const ShapesOptions& o, const cli::Context& ctx, const std::stri
   log::summary("wrote " + std::to_string(samples.size()) + " samples of the " + split + " split to " +
                (output == "-" ? std::string("<stdout>") : output));
   if (ctx.json)
-    std::printf("%s\n", nlohmann::json{{"split", split}, {"samples", samples.size()}, {"per_kind", per_kind}}.dump().c_str());
+    cli::print_json_summary(ctx, output, {{"split", split}, {"samples", samples.size()}, {"per_kind", per_kind}});
   return 0;
 }
 }  // namespace
@@ -189,11 +196,15 @@ void add_shapes_options(CLI::App& app, ShapesOptions& o) {
   dataset->preparse_callback([&o](std::size_t) { o.command = ShapesCommand::dataset; });
   cli::add_choice(*dataset, "--split", o.split, splits, "train or heldout");
   dataset->add_option("--count", o.count, "Samples, balanced over the six task kinds")->capture_default_str();
-  dataset->add_option("--image-size", o.image_size, "Image side in pixels")->check(CLI::Range(16, 512))->capture_default_str();
+  dataset->add_option("--image-size", o.image_size, "Image side in pixels")
+      ->check(CLI::Range(16, 512))
+      ->capture_default_str();
   auto* explain = app.add_subcommand("explain", "Why images pass or fail the shapes reward: the first failing "
                                      "reason per image and the detector's components, summed");
   explain->preparse_callback([&o](std::size_t) { o.command = ShapesCommand::explain; });
-  explain->add_option("input", o.input, "A samples file (what evaluate writes for an external judge) or a data set file")->required();
+  explain
+      ->add_option("input", o.input, "A samples file (what evaluate writes for an external judge) or a data set file")
+      ->required();
   explain->add_option("--images", o.images, "Which checkpoint's images of a samples file: policy or compare")
       ->check(CLI::IsMember({"policy", "compare"}))->capture_default_str();
   explain->add_flag("--per-image", o.per_image, "Also list every image's failure and components");

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli/summary.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/half.hpp"
@@ -40,22 +41,10 @@ void fill_normal(std::vector<float>& out, std::size_t offset, std::size_t n, std
   }
   if (sum_sq) *sum_sq = acc;
 }
-}  // namespace
 
-format::Trajectory synthesize(const SynthOptions& o, const std::vector<std::string>& texts,
-                              std::pair<std::size_t, std::size_t> range, std::uint64_t seed,
-                              const std::function<void(std::size_t)>& on_prompt) {
-  format::Prompts source;
-  source.text = texts;
-  for (std::size_t i = 0; i < texts.size(); ++i) source.id.push_back(static_cast<std::int64_t>(i));
-  return synthesize(o, source, range, seed, on_prompt);
-}
-
-format::Trajectory synthesize(const SynthOptions& o, const format::Prompts& source,
-                              std::pair<std::size_t, std::size_t> range, std::uint64_t seed,
-                              const std::function<void(std::size_t)>& on_prompt) {
-  format::Trajectory t;
-  auto& r = t.rollout;
+// The /rollout of a synthetic tree: the schedule, window and noise levels of the options.
+format::RolloutConfig synthetic_rollout(const SynthOptions& o, std::uint64_t seed) {
+  format::RolloutConfig r;
   r.mode = "tree";
   r.kernel = "flowgrpo";
   r.steps = o.steps;
@@ -78,26 +67,77 @@ format::Trajectory synthesize(const SynthOptions& o, const format::Prompts& sour
   r.settings = nlohmann::json{{"generator", "treerpo-synth"},
                               {"note", "synthetic latents: a keyed Gaussian random walk, no model"}}
                    .dump();
+  return r;
+}
 
-  const std::size_t per = static_cast<std::size_t>(o.latent_shape[0] * o.latent_shape[1] * o.latent_shape[2]);
-  const bool half = r.latent_dtype == format::LatentDtype::float16;
-  const std::size_t P = range.second - range.first;
-  const std::int64_t nodes_per_prompt = [&] {
-    std::int64_t n = 1, w = 1;
-    for (auto b : r.branching) { w *= b; n += w; }
-    return n;
-  }();
-  const std::size_t N = P * static_cast<std::size_t>(nodes_per_prompt), G = P * static_cast<std::size_t>(leaves);
+// The leaves of one prompt's tree: their latents (half the last window state, standing in for
+// the ODE suffix) and, when the file has images, the latents as pixels.
+void append_leaves(format::Trajectory& t, const std::vector<std::size_t>& layer, std::int64_t prompt_index, bool half) {
+  const auto& shape = t.nodes.latent.shape;  // [N, C, H, W]
+  const std::size_t H = shape[2], W = shape[3], per = shape[1] * H * W;
+  const auto& n = t.nodes;
+  for (std::size_t node : layer) {
+    const std::size_t g = t.leaves.size();
+    t.leaves.node.push_back(static_cast<std::int64_t>(node));
+    t.leaves.prompt.push_back(prompt_index);
+    for (std::size_t e = 0; e < per; ++e) {
+      float v = 0.5f * n.latent.data[node * per + e];  // stands in for the ODE suffix
+      t.leaves.latent.data[g * per + e] = half ? round_to_half(v) : v;
+    }
+    if (t.leaves.image) {
+      for (std::size_t y = 0; y < H; ++y)
+        for (std::size_t x = 0; x < W; ++x)
+          for (std::size_t ch = 0; ch < 3; ++ch) {
+            const float v = t.leaves.latent.data[g * per + (ch * H + y) * W + x];
+            const float pix = std::round(std::clamp((v * 0.5f + 0.5f) * 255.0f, 0.0f, 255.0f));
+            t.leaves.image->data[((g * H + y) * W + x) * 3 + ch] = static_cast<std::uint8_t>(pix);
+          }
+    }
+  }
+}
+
+// The latent (and velocity and image) arrays of P prompts' trees, zero-filled.
+void allocate_arrays(const SynthOptions& o, std::size_t P, format::Trajectory& t) {
+  const auto& r = t.rollout;
+  const auto H = static_cast<std::size_t>(o.latent_shape[1]), W = static_cast<std::size_t>(o.latent_shape[2]);
+  const std::size_t per = static_cast<std::size_t>(o.latent_shape[0]) * H * W;
+  std::size_t nodes_per_prompt = 1, width = 1;
+  for (auto b : r.branching) {
+    width *= static_cast<std::size_t>(b);
+    nodes_per_prompt += width;
+  }
+  const std::size_t N = P * nodes_per_prompt, G = P * static_cast<std::size_t>(r.leaves_per_prompt);
   auto& n = t.nodes;
-  n.latent.shape = {N, per / static_cast<std::size_t>(o.latent_shape[1] * o.latent_shape[2]),
-                    static_cast<std::size_t>(o.latent_shape[1]), static_cast<std::size_t>(o.latent_shape[2])};
+  n.latent.shape = {N, static_cast<std::size_t>(o.latent_shape[0]), H, W};
   n.latent.data.resize(N * per);
   if (o.velocity) n.velocity = format::FloatArray{n.latent.shape, std::vector<float>(N * per)};
   t.leaves.latent.shape = n.latent.shape;
   t.leaves.latent.shape[0] = G;
   t.leaves.latent.data.resize(G * per);
-  const auto H = static_cast<std::size_t>(o.latent_shape[1]), W = static_cast<std::size_t>(o.latent_shape[2]);
   if (o.images) t.leaves.image = format::ByteArray{{G, H, W, 3}, std::vector<std::uint8_t>(G * H * W * 3)};
+}
+}  // namespace
+
+format::Trajectory synthesize(const SynthOptions& o, const std::vector<std::string>& texts,
+                              std::pair<std::size_t, std::size_t> range, std::uint64_t seed,
+                              const std::function<void(std::size_t)>& on_prompt) {
+  format::Prompts source;
+  source.text = texts;
+  for (std::size_t i = 0; i < texts.size(); ++i) source.id.push_back(static_cast<std::int64_t>(i));
+  return synthesize(o, source, range, seed, on_prompt);
+}
+
+format::Trajectory synthesize(const SynthOptions& o, const format::Prompts& source,
+                              std::pair<std::size_t, std::size_t> range, std::uint64_t seed,
+                              const std::function<void(std::size_t)>& on_prompt) {
+  format::Trajectory t;
+  t.rollout = synthetic_rollout(o, seed);
+  const auto& r = t.rollout;
+  const std::size_t per = static_cast<std::size_t>(o.latent_shape[0] * o.latent_shape[1] * o.latent_shape[2]);
+  const bool half = r.latent_dtype == format::LatentDtype::float16;
+  const std::size_t P = range.second - range.first;
+  allocate_arrays(o, P, t);
+  auto& n = t.nodes;
   // Prompts (with any precomputed embeddings) are carried over; --conditioning makes random ones.
   t.prompts = format::select_prompts(source, range.first, range.second);
   const bool random_conditioning = !o.conditioning.empty() && !source.conditioning;
@@ -162,24 +202,7 @@ format::Trajectory synthesize(const SynthOptions& o, const format::Prompts& sour
       }
       layer = std::move(next);
     }
-    for (std::size_t node : layer) {
-      const std::size_t g = t.leaves.size();
-      t.leaves.node.push_back(static_cast<std::int64_t>(node));
-      t.leaves.prompt.push_back(prompt_index);
-      for (std::size_t e = 0; e < per; ++e) {
-        float v = 0.5f * n.latent.data[node * per + e];  // stands in for the ODE suffix
-        t.leaves.latent.data[g * per + e] = half ? round_to_half(v) : v;
-      }
-      if (t.leaves.image) {
-        for (std::size_t y = 0; y < H; ++y)
-          for (std::size_t x = 0; x < W; ++x)
-            for (std::size_t ch = 0; ch < 3; ++ch) {
-              const float v = t.leaves.latent.data[g * per + (ch * H + y) * W + x];
-              const float pix = std::round(std::clamp((v * 0.5f + 0.5f) * 255.0f, 0.0f, 255.0f));
-              t.leaves.image->data[((g * H + y) * W + x) * 3 + ch] = static_cast<std::uint8_t>(pix);
-            }
-      }
-    }
+    append_leaves(t, layer, prompt_index, half);
     if (n.velocity)  // a stand-in velocity: the node's latent scaled, so the dataset has content
       for (std::size_t node = root; node < n.size(); ++node)
         for (std::size_t e = 0; e < per; ++e) {
@@ -266,14 +289,15 @@ int run_synth(const SynthOptions& o, cli::Context& ctx, const std::string& outpu
   log::summary("wrote " + std::to_string(t.prompts.text.size()) + " prompts, " + std::to_string(t.nodes.size()) +
                " nodes, " + std::to_string(t.leaves.size()) + " leaves (" + std::to_string(bytes) + " bytes) to " +
                (output == "-" ? std::string("<stdout>") : output));
-  if (ctx.json) {
-    nlohmann::ordered_json j{{"tool", ctx.tool},       {"output", output},
-                             {"prompts", t.prompts.text.size()}, {"nodes", t.nodes.size()},
-                             {"leaves", t.leaves.size()},        {"bytes", bytes},
-                             {"seed", std::to_string(ctx.seed)}, {"shard", ctx.shard.text()},
-                             {"seconds", seconds}};
-    std::printf("%s\n", j.dump().c_str());
-  }
+  if (ctx.json)
+    cli::print_json_summary(ctx, output,
+                            {{"prompts", t.prompts.text.size()},
+                             {"nodes", t.nodes.size()},
+                             {"leaves", t.leaves.size()},
+                             {"bytes", bytes},
+                             {"seed", std::to_string(ctx.seed)},
+                             {"shard", ctx.shard.text()},
+                             {"seconds", seconds}});
   return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/choice.hpp"
+#include "cli/summary.hpp"
 #include "cli/context.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
@@ -20,7 +21,6 @@
 #include "format/prompt_file.hpp"
 #include "format/trajectory_io.hpp"
 #include "h5/io.hpp"
-#include "model/torchscript_policy.hpp"
 #include "rollout/tree_sampler.hpp"
 #include "tools/policy_options.hpp"
 
@@ -89,11 +89,14 @@ rollout::SamplerConfig resolve(const RolloutOptions& o, std::uint64_t seed, doub
   for (std::int64_t k = 0; k < d; ++k) {
     const auto i = static_cast<std::size_t>(c.window_start + k);
     const auto a = c.noise_levels[static_cast<std::size_t>(k)];
-    if (!(a > 0)) throw UsageError("noise level of layer " + std::to_string(k) + " must be > 0, got " + std::to_string(a));
-    const auto t = flow::transition(c.kernel, torch::zeros({1}), torch::zeros({1}), {c.sigmas[i], c.sigmas[i + 1], c.sigmas[1]}, a);
+    if (!(a > 0))
+      throw UsageError("noise level of layer " + std::to_string(k) + " must be > 0, got " + std::to_string(a));
+    const auto t = flow::transition(c.kernel, torch::zeros({1}), torch::zeros({1}),
+                                    {c.sigmas[i], c.sigmas[i + 1], c.sigmas[1]}, a);
     if (!(t.std > 0))
-      throw UsageError(std::string("--kernel ") + flow::kernel_name(o.kernel) + ": step " + std::to_string(i) + " (sigma " + std::to_string(c.sigmas[i]) +
-                       " -> " + std::to_string(c.sigmas[i + 1]) + ") has no noise; end the window before the last step");
+      throw UsageError(std::string("--kernel ") + flow::kernel_name(o.kernel) + ": step " + std::to_string(i) +
+                       " (sigma " + std::to_string(c.sigmas[i]) + " -> " + std::to_string(c.sigmas[i + 1]) +
+                       ") has no noise; end the window before the last step");
   }
   if (o.max_batch < 1) throw UsageError("--max-batch: must be >= 1");
   if (o.wave_prompts < 1) throw UsageError("--wave-prompts: must be >= 1");
@@ -132,25 +135,29 @@ format::RolloutConfig rollout_record(const RolloutOptions& o, const rollout::Sam
   r.iteration = o.iteration;
   r.seed = std::to_string(seed);
   r.model_digest = policy.digest();
-  const auto* ts = dynamic_cast<const model::TorchScriptPolicy*>(&policy);
-  r.timestep_convention = ts && ts->timestep_is_1000_sigma() ? "1000sigma" : "sigma";
+  r.timestep_convention = policy.timestep_convention();
   r.latent_dtype = config.storage ? format::LatentDtype::float16 : format::LatentDtype::float32;
   r.latent_shape = policy.latent_shape();
-  r.settings = nlohmann::ordered_json{
-      {"sampler", "tree-rollout"},
-      {"schedule", flow::schedule_name(o.schedule)},
-      {"policy_dtype", o.policy.dtype},
-      {"roots_per_prompt", config.roots},
-      {"guidance", config.guidance},
-      {"window", {{"schedule", o.window.rule}, {"start", o.window.start}, {"stride", o.window.stride},
-                  {"interval", o.window.interval}, {"overflow", o.window.overflow}}},
-      {"noise", {{"a0", o.noise}, {"beta", beta}, {"explicit_levels", !o.noise_levels.empty()}}},
-      {"velocity", config.store_velocity},
-      {"store_trunk", config.store_trunk},
-      {"store_suffix", config.store_suffix},
-      {"reconstruction", "dynamic noise a_k = a_0 (1 + beta k / max(d - 1, 1)) reconstructs Dynamic-TreeRPO's "
-                         "Eq. 6 (ALGORITHM.md section 3)"}}
-                   .dump();
+  r.settings =
+      nlohmann::ordered_json{{"sampler", "tree-rollout"},
+                             {"schedule", flow::schedule_name(o.schedule)},
+                             {"policy_dtype", o.policy.dtype},
+                             {"roots_per_prompt", config.roots},
+                             {"guidance", config.guidance},
+                             {"window",
+                              {{"schedule", rollout::window_rule_name(o.window.rule)},
+                               {"start", o.window.start},
+                               {"stride", o.window.stride},
+                               {"interval", o.window.interval},
+                               {"overflow", rollout::window_overflow_name(o.window.overflow)}}},
+                             {"noise", {{"a0", o.noise}, {"beta", beta}, {"explicit_levels", !o.noise_levels.empty()}}},
+                             {"velocity", config.store_velocity},
+                             {"store_trunk", config.store_trunk},
+                             {"store_suffix", config.store_suffix},
+                             {"reconstruction",
+                              "dynamic noise a_k = a_0 (1 + beta k / max(d - 1, 1)) reconstructs Dynamic-TreeRPO's "
+                              "Eq. 6 (ALGORITHM.md section 3)"}}
+          .dump();
   return r;
 }
 
@@ -169,7 +176,8 @@ SampleCounts sample_waves(const RolloutOptions& o, const cli::Context& ctx, mode
   const auto shape = policy.latent_shape();
   format::TrajectoryLayout layout;
   layout.velocity = config.store_velocity;
-  if (config.images) layout.image_shape = {static_cast<std::uint64_t>(shape[1]), static_cast<std::uint64_t>(shape[2]), 3};
+  if (config.images)
+    layout.image_shape = {static_cast<std::uint64_t>(shape[1]), static_cast<std::uint64_t>(shape[2]), 3};
   if (config.store_suffix) layout.path_steps = static_cast<std::uint64_t>(path_steps);
   const auto P = t.prompts.text.size();
   const auto P64 = static_cast<std::uint64_t>(P);
@@ -211,10 +219,12 @@ void add_tree_rollout_options(CLI::App& app, RolloutOptions& o) {
   add_policy_options(app, o.policy, /*required=*/true);
   app.add_option("--prompts", o.prompts, "Prompts: a text file (one per line) or an HDF5 prompt file; - = stdin")
       ->required();
-  app.add_option("--iteration", o.iteration, "Training iteration j (positions the sliding window)")->capture_default_str();
-  cli::add_choice(app, "--mode", o.mode,
-                  {{"tree", RolloutMode::tree}, {"window", RolloutMode::window}, {"independent", RolloutMode::independent}},
-                  "tree (this method), window (MixGRPO) or independent (Flow-GRPO)");
+  app.add_option("--iteration", o.iteration, "Training iteration j (positions the sliding window)")
+      ->capture_default_str();
+  cli::add_choice(
+      app, "--mode", o.mode,
+      {{"tree", RolloutMode::tree}, {"window", RolloutMode::window}, {"independent", RolloutMode::independent}},
+      "tree (this method), window (MixGRPO) or independent (Flow-GRPO)");
   app.add_option("--steps", o.steps, "Schedule steps T")->capture_default_str();
   app.add_option("--shift", o.shift, "Schedule shift")->check(CLI::PositiveNumber)->capture_default_str();
   cli::add_choice(app, "--schedule", o.schedule,
@@ -241,11 +251,16 @@ void add_tree_rollout_options(CLI::App& app, RolloutOptions& o) {
   app.add_option("--window-start", o.window.start, "First window step l_0")->capture_default_str();
   app.add_option("--window-stride", o.window.stride, "Steps the window moves each interval")->capture_default_str();
   app.add_option("--window-interval", o.window.interval, "Iterations tau between moves")->capture_default_str();
-  app.add_option("--window-schedule", o.window.rule, "progressive, fixed or random (seeded by the iteration)")
-      ->check(CLI::IsMember({"progressive", "fixed", "random"}))->capture_default_str();
-  app.add_option("--window-overflow", o.window.overflow, "When the window would pass the last step: rollback "
-                 "to l_0 or clamp")->check(CLI::IsMember({"rollback", "clamp"}))->capture_default_str();
-  app.add_option("--guidance", o.guidance, "Classifier-free guidance scale (1 = conditional only)")->capture_default_str();
+  using rollout::WindowOverflow, rollout::WindowRule;
+  cli::add_choice(
+      app, "--window-schedule", o.window.rule,
+      {{"progressive", WindowRule::progressive}, {"fixed", WindowRule::fixed}, {"random", WindowRule::random}},
+      "progressive, fixed or random (seeded by the iteration)");
+  cli::add_choice(app, "--window-overflow", o.window.overflow,
+                  {{"rollback", WindowOverflow::rollback}, {"clamp", WindowOverflow::clamp}},
+                  "When the window would pass the last step: rollback to l_0 or clamp");
+  app.add_option("--guidance", o.guidance, "Classifier-free guidance scale (1 = conditional only)")
+      ->capture_default_str();
   app.add_option("--max-batch", o.max_batch, "Model rows per forward pass (a guided state takes two)")
       ->capture_default_str();
   app.add_option("--wave-prompts", o.wave_prompts, "Prompts sampled together (bounds the memory of states)")
@@ -321,10 +336,9 @@ int run_tree_rollout(const RolloutOptions& o, cli::Context& ctx, const std::stri
                std::to_string(counts.nfe_per_prompt) + " per prompt; " + std::to_string(independent_nfe) +
                " as independent trajectories), window at step " + std::to_string(config.window_start) + ", " +
                std::to_string(bytes) + " bytes to " + (output == "-" ? std::string("<stdout>") : output));
-  if (ctx.json) {
-    nlohmann::ordered_json j{{"tool", ctx.tool},
-                             {"output", output},
-                             {"mode", mode_name(o.mode)},
+  if (ctx.json)
+    cli::print_json_summary(ctx, output,
+                            {{"mode", mode_name(o.mode)},
                              {"prompts", P},
                              {"nodes", counts.nodes},
                              {"leaves", counts.leaves},
@@ -336,9 +350,7 @@ int run_tree_rollout(const RolloutOptions& o, cli::Context& ctx, const std::stri
                              {"seed", std::to_string(ctx.seed)},
                              {"shard", ctx.shard.text()},
                              {"seconds", seconds},
-                             {"sample_seconds", counts.sample_seconds}};
-    std::printf("%s\n", j.dump().c_str());
-  }
+                             {"sample_seconds", counts.sample_seconds}});
   return 0;
 }
 

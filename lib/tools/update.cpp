@@ -17,13 +17,15 @@
 #include <tuple>
 
 #include "advantage/health.hpp"
+#include "cli/choice.hpp"
+#include "cli/summary.hpp"
 #include "core/digest.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/signals.hpp"
+#include "core/text.hpp"
 #include "format/dataset_file.hpp"
 #include "format/trajectory_io.hpp"
-#include "model/builtin_dit.hpp"
 #include "tools/policy_options.hpp"
 #include "tools/stage_io.hpp"
 #include "training/distributed.hpp"
@@ -123,7 +125,8 @@ class MetricsSink {
 nlohmann::ordered_json reward_statistics(const std::vector<LoadedTrajectory>& inputs) {
   std::map<std::string, std::vector<double>> values;
   for (const auto& in : inputs)
-    for (const auto& r : in.trajectory.rewards) values[r.name].insert(values[r.name].end(), r.values.begin(), r.values.end());
+    for (const auto& r : in.trajectory.rewards)
+      values[r.name].insert(values[r.name].end(), r.values.begin(), r.values.end());
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   for (const auto& [name, v] : values) {
     double sum = 0, sq = 0, lo = INFINITY, hi = -INFINITY;
@@ -188,7 +191,8 @@ void check_inputs(const std::vector<LoadedTrajectory>& inputs, Health& health) {
     }
     std::vector<advantage::HealthReward> rewards;
     for (const auto& r : t.rewards)
-      if (used.empty() || used.count(r.name)) rewards.push_back({r.name, std::vector<double>(r.values.begin(), r.values.end())});
+      if (used.empty() || used.count(r.name))
+        rewards.push_back({r.name, std::vector<double>(r.values.begin(), r.values.end())});
     const std::vector<float> none;
     for (const auto& h : advantage::data_health(t.leaves.prompt, t.prompts.text.size(), rewards,
                                                 t.advantages ? t.advantages->edge : none, th))
@@ -211,10 +215,8 @@ struct ResumePoint {
 
 ResumePoint read_resume_point(const model::Policy& policy, const std::string& path) {
   ResumePoint p;
-  const auto* b = dynamic_cast<const model::BuiltinPolicy*>(&policy);
-  if (!b) return p;
-  const auto it = b->metadata().find("training");
-  if (it == b->metadata().end()) return p;
+  const auto it = policy.metadata().find("training");
+  if (it == policy.metadata().end()) return p;
   const auto t = nlohmann::json::parse(it->second, nullptr, false);
   if (!t.is_object()) return p;
   p.objective = t.value("objective", "");
@@ -232,7 +234,7 @@ ResumePoint read_resume_point(const model::Policy& policy, const std::string& pa
   p.minibatches_done = t.value("minibatches_done", std::int64_t{0});
   p.minibatches_total = t.value("minibatches_total", std::int64_t{0});
   p.ema = t.value("ema", 0.0);
-  p.tensors = b->extras();
+  p.tensors = policy.extras();
   return p;
 }
 
@@ -251,22 +253,24 @@ void write_checkpoint(model::Policy& policy, const UpdateOptions& o, const cli::
 
 // The rules between RL options that hold once the objective is known (it may come from the
 // inputs' rollout mode). \throws UsageError
-void check_rl_options(const UpdateOptions& o, const std::string& objective, const cli::Given& given) {
+void check_rl_options(const UpdateOptions& o, training::RlObjective objective, const cli::Given& given) {
+  using training::SftTarget;
   const auto& c = o.rl;
   for (const auto* opt : {"--lambda", "--lambda-schedule", "--lambda-iterations", "--sft-target", "--sft-data",
                           "--sft-batch", "--layer-weights", "--no-advantage-weighting", "--sft-velocity"})
-    if (objective == "grpo" && given(opt))
+    if (objective == training::RlObjective::grpo && given(opt))
       throw UsageError(std::string(opt) + " applies to --objective layertuning (the objective is grpo)");
-  if (!o.sft_data.empty() && c.sft_target != "dataset")
-    throw UsageError("--sft-data is the data of --sft-target dataset (the target is " + c.sft_target + ")");
-  if (objective == "layertuning" && c.sft_target == "dataset" && o.sft_data.empty())
+  const std::string target = training::sft_target_name(c.sft_target);
+  if (!o.sft_data.empty() && c.sft_target != SftTarget::dataset)
+    throw UsageError("--sft-data is the data of --sft-target dataset (the target is " + target + ")");
+  if (objective == training::RlObjective::layertuning && c.sft_target == SftTarget::dataset && o.sft_data.empty())
     throw UsageError("--sft-target dataset needs --sft-data FILE (a treerpo-shapes data set)");
-  if (c.sft_target != "dataset" && given("--sft-batch"))
-    throw UsageError("--sft-batch applies to --sft-target dataset (the target is " + c.sft_target + ")");
-  if (c.sft_target == "dataset" && (given("--layer-weights") || given("--no-advantage-weighting")))
+  if (c.sft_target != SftTarget::dataset && given("--sft-batch"))
+    throw UsageError("--sft-batch applies to --sft-target dataset (the target is " + target + ")");
+  if (c.sft_target == SftTarget::dataset && (given("--layer-weights") || given("--no-advantage-weighting")))
     throw UsageError("--layer-weights and --no-advantage-weighting apply to the best-leaf and velocity targets");
-  if (c.sft_target != "best-leaf" && given("--sft-velocity"))
-    throw UsageError("--sft-velocity applies to --sft-target best-leaf (the target is " + c.sft_target + ")");
+  if (c.sft_target != SftTarget::best_leaf && given("--sft-velocity"))
+    throw UsageError("--sft-velocity applies to --sft-target best-leaf (the target is " + target + ")");
 }
 
 // The files must come from these weights: the latent shape always, the model digest unless
@@ -275,13 +279,9 @@ void check_rollout_sources(const UpdateOptions& o, const Inputs& in, const model
                            bool writer) {
   const std::string digest = policy.digest();
   for (const auto& t : in.trajectories) {
-    if (t.trajectory.rollout.latent_shape != policy.latent_shape()) {
-      std::string shape;
-      for (auto d : policy.latent_shape()) shape += (shape.empty() ? "" : ", ") + std::to_string(d);
-      std::string theirs;
-      for (auto d : t.trajectory.rollout.latent_shape) theirs += (theirs.empty() ? "" : ", ") + std::to_string(d);
-      throw DataError(t.file.name + ": /rollout latent_shape [" + theirs + "] differs from the policy's [" + shape + "]");
-    }
+    if (t.trajectory.rollout.latent_shape != policy.latent_shape())
+      throw DataError(t.file.name + ": /rollout latent_shape " + shape_text(t.trajectory.rollout.latent_shape) +
+                      " differs from the policy's " + shape_text(policy.latent_shape()));
     if (resuming || t.trajectory.rollout.model_digest == digest) continue;
     // The digest covers the dtype: a rollout in bfloat16 updated in float32 differs by that alone.
     const auto settings = nlohmann::json::parse(t.trajectory.rollout.settings, nullptr, false);
@@ -295,7 +295,7 @@ void check_rollout_sources(const UpdateOptions& o, const Inputs& in, const model
                   o.policy.dtype + " (give --dtype " + sampled_dtype + ")"
             : t.file.name + ": /rollout model_digest " + t.trajectory.rollout.model_digest + " is not the policy's " +
                   digest + ": the trajectories were sampled from other weights";
-    if (o.on_mismatch == "error") throw DataError(message + " (--on-mismatch warn trains on them anyway)");
+    if (o.on_mismatch == OnMismatch::error) throw DataError(message + " (--on-mismatch warn trains on them anyway)");
     if (writer) log::warning(message);
   }
 }
@@ -382,8 +382,10 @@ nlohmann::ordered_json rl_summary(const std::vector<training::MinibatchMetrics>&
 }
 
 // The objective: the one given, else layertuning for tree files and grpo for the baselines'.
-std::string rl_objective(const UpdateOptions& o, const format::Trajectory& first) {
-  return !o.objective.empty() ? o.objective : first.rollout.mode == "tree" ? "layertuning" : "grpo";
+training::RlObjective rl_objective(const UpdateOptions& o, const format::Trajectory& first) {
+  if (o.objective == Objective::grpo) return training::RlObjective::grpo;
+  if (o.objective == Objective::layertuning) return training::RlObjective::layertuning;
+  return first.rollout.mode == "tree" ? training::RlObjective::layertuning : training::RlObjective::grpo;
 }
 
 // The RL configuration of this update: objective, seed and iteration (from the resume point, the
@@ -415,9 +417,63 @@ training::RlConfig resolve_rl_config(const UpdateOptions& o, cli::Context& ctx, 
   }
   c.seed = ctx.seed;
   c.iteration = iteration >= 0 ? iteration : first.rollout.iteration;
-  c.lambda = c.objective == "layertuning" ? training::lambda_at(o.lambda_schedule, c.lambda, o.lambda_iterations, c.iteration)
-                                          : 0.0;
+  c.lambda = c.objective == training::RlObjective::layertuning
+                 ? training::lambda_at(o.lambda_schedule, c.lambda, o.lambda_iterations, c.iteration)
+                 : 0.0;
   return c;
+}
+
+// The replay check: the first minibatch's recomputed log-probabilities must reproduce the stored
+// ones (max |rho - 1| within --replay-tolerance). \throws DataError (unless --on-mismatch warn)
+void check_replay(const UpdateOptions& o, double max_dev, const std::string& inputs_name, bool writer) {
+  if (max_dev <= o.replay_tolerance) return;
+  const std::string message =
+      inputs_name + ": /nodes/log_prob: replay check failed: recomputed log-probabilities give max |rho - 1| = " +
+      std::to_string(max_dev) + " at the first minibatch (tolerance " + std::to_string(o.replay_tolerance) +
+      "): the sampler or the weights differ from the rollout's";
+  if (o.on_mismatch == OnMismatch::error) throw DataError(message + " (--on-mismatch warn trains anyway)");
+  if (writer) log::warning(message);
+}
+
+// The frozen reference policy of the KL term (--reference, loaded like --policy).
+std::unique_ptr<model::Policy> load_reference(const UpdateOptions& o, cli::Context& ctx) {
+  PolicyCliOptions ro = o.policy;
+  ro.path = o.reference;
+  auto reference = load_policy(ro, ctx);
+  for (const auto& [name, p] : reference->named_parameters()) p.set_requires_grad(false);
+  return reference;
+}
+
+// Minibatches of this update (epochs x minibatches per epoch); a run resumed mid-update must
+// make as many as the interrupted one. \throws UsageError
+std::int64_t count_minibatches(const UpdateOptions& o, const training::RlConfig& c,
+                               const std::vector<training::RlInput>& inputs, const ResumePoint* mid_update) {
+  const auto edges = static_cast<std::int64_t>(training::trainable_edges(inputs).size());
+  const auto total = (edges + c.minibatch - 1) / c.minibatch * c.epochs;
+  if (mid_update && mid_update->minibatches_total != total)
+    throw UsageError(o.policy.path + ": the checkpoint stopped at minibatch " +
+                     std::to_string(mid_update->minibatches_done) + " of " +
+                     std::to_string(mid_update->minibatches_total) + ", but these options make " +
+                     std::to_string(total) +
+                     " minibatches: resume with the --minibatch and --epochs of the interrupted run");
+  return total;
+}
+
+// The head of the update's summary line: what ran, and the means over its minibatches.
+nlohmann::ordered_json update_summary(const training::RlConfig& c, const training::RlResult& result,
+                                      const nlohmann::ordered_json& means, double replay_dev) {
+  nlohmann::ordered_json summary{{"update", true},
+                                 {"objective", training::objective_name(c.objective)},
+                                 {"iteration", c.iteration},
+                                 {"step", result.state.step},
+                                 {"minibatches", result.minibatches_done},
+                                 {"minibatches_total", result.minibatches_total}};
+  for (const auto* key : {"edges", "loss", "loss_grpo", "loss_sft", "loss_kl"}) summary[key] = means[key];
+  summary["lambda"] = c.lambda;
+  summary["ratio_dev"] = means["ratio_dev"];
+  summary["replay_max_ratio_dev"] = replay_dev;
+  for (const auto* key : {"clip_fraction", "approx_kl", "grad_norm", "terms"}) summary[key] = means[key];
+  return summary;
 }
 
 // The RL update of trajectory files.
@@ -457,13 +513,7 @@ int run_rl(const UpdateOptions& o, cli::Context& ctx, const std::string& output,
   const std::string inputs_name = in.records.front().path + (in.records.size() > 1 ? " (and the other inputs)" : "");
   check_inputs(in.trajectories, health);
 
-  std::unique_ptr<model::Policy> reference;
-  if (c.kl_weight > 0) {
-    PolicyCliOptions ro = o.policy;
-    ro.path = o.reference;
-    reference = load_policy(ro, ctx);
-    for (const auto& [name, p] : reference->named_parameters()) p.set_requires_grad(false);
-  }
+  const auto reference = c.kl_weight > 0 ? load_reference(o, ctx) : nullptr;
   std::optional<format::Dataset> sft_data;
   if (!o.sft_data.empty()) sft_data = format::read_dataset(o.sft_data);
 
@@ -471,17 +521,10 @@ int run_rl(const UpdateOptions& o, cli::Context& ctx, const std::string& output,
   if (launch.world > 1 && writer)
     log::info("data parallel: " + std::to_string(launch.world) + " ranks (" + launch.launcher + ", Gloo at " +
               launch.master_addr + ":" + std::to_string(launch.master_port) + ")");
-  const auto edges_total = training::trainable_edges(rl_inputs).size();
-  const auto per_epoch = static_cast<std::int64_t>((edges_total + static_cast<std::size_t>(c.minibatch) - 1) /
-                                                   static_cast<std::size_t>(c.minibatch));
-  if (mid_update && resume.minibatches_total != per_epoch * c.epochs)
-    throw UsageError(o.policy.path + ": the checkpoint stopped at minibatch " + std::to_string(start_minibatch) + " of " +
-                     std::to_string(resume.minibatches_total) + ", but these options make " +
-                     std::to_string(per_epoch * c.epochs) +
-                     " minibatches: resume with the --minibatch and --epochs of the interrupted run");
+  const auto minibatches = count_minibatches(o, c, rl_inputs, mid_update ? &resume : nullptr);
   MetricsSink metrics(o.metrics, writer);
   const auto rewards = reward_statistics(in.trajectories);
-  cli::Progress progress(ctx, "minibatches", static_cast<std::uint64_t>(per_epoch * c.epochs));
+  cli::Progress progress(ctx, "minibatches", static_cast<std::uint64_t>(minibatches));
   double replay_dev = -1;
   std::vector<training::MinibatchMetrics> seen;
   const auto start = std::chrono::steady_clock::now();
@@ -489,14 +532,7 @@ int run_rl(const UpdateOptions& o, cli::Context& ctx, const std::string& output,
       *policy, reference.get(), rl_inputs, sft_data ? &*sft_data : nullptr, c, state, start_minibatch, comm,
       [&](double max_dev) {
         replay_dev = max_dev;
-        if (max_dev <= o.replay_tolerance) return;
-        const std::string message = inputs_name +
-                                    ": /nodes/log_prob: replay check failed: recomputed log-probabilities give max |rho - 1| = " +
-                                    std::to_string(max_dev) + " at the first minibatch (tolerance " +
-                                    std::to_string(o.replay_tolerance) +
-                                    "): the sampler or the weights differ from the rollout's";
-        if (o.on_mismatch == "error") throw DataError(message + " (--on-mismatch warn trains anyway)");
-        if (writer) log::warning(message);
+        check_replay(o, max_dev, inputs_name, writer);
       },
       [&](const training::MinibatchMetrics& m) {
         seen.push_back(m);
@@ -511,17 +547,7 @@ int run_rl(const UpdateOptions& o, cli::Context& ctx, const std::string& output,
   const auto means = rl_summary(seen);
   const double edges = means["edges"].get<double>();
   const double edges_per_s = edges / std::max(seconds, 1e-9);
-  nlohmann::ordered_json summary{{"update", true},
-                                 {"objective", c.objective},
-                                 {"iteration", c.iteration},
-                                 {"step", result.state.step},
-                                 {"minibatches", result.minibatches_done},
-                                 {"minibatches_total", result.minibatches_total}};
-  for (const auto* key : {"edges", "loss", "loss_grpo", "loss_sft", "loss_kl"}) summary[key] = means[key];
-  summary["lambda"] = c.lambda;
-  summary["ratio_dev"] = means["ratio_dev"];
-  summary["replay_max_ratio_dev"] = replay_dev;
-  for (const auto* key : {"clip_fraction", "approx_kl", "grad_norm", "terms"}) summary[key] = means[key];
+  auto summary = update_summary(c, result, means, replay_dev);
   summary["health"] = health.json();
   summary["edges_per_s"] = edges_per_s;
   summary["seconds"] = seconds;
@@ -529,7 +555,7 @@ int run_rl(const UpdateOptions& o, cli::Context& ctx, const std::string& output,
   summary["rewards"] = rewards;
   metrics.write(summary);
 
-  const nlohmann::json training{{"objective", c.objective},
+  const nlohmann::json training{{"objective", training::objective_name(c.objective)},
                                 {"step", result.state.step},
                                 {"seed", std::to_string(ctx.seed)},
                                 {"iteration", c.iteration},
@@ -541,12 +567,13 @@ int run_rl(const UpdateOptions& o, cli::Context& ctx, const std::string& output,
                      nlohmann::json{{"update", seconds}}.dump(), /*moving_average=*/false);
   comm.barrier();  // every rank returns once the checkpoint exists
   if (writer) {
-    log::summary(c.objective + ": " + std::to_string(static_cast<std::int64_t>(edges)) + " edges in " +
-                 std::to_string(result.minibatches_done - start_minibatch) + " minibatches (" + std::to_string(edges_per_s) +
-                 " edges/s), mean |rho - 1| " + std::to_string(means["ratio_dev"].get<double>()) + ", clipped " +
-                 std::to_string(means["clip_fraction"].get<double>()) + ", lambda " + std::to_string(c.lambda) +
-                 ": wrote " + output);
-    if (ctx.json) std::printf("%s\n", summary.dump().c_str());
+    log::summary(
+        std::string(training::objective_name(c.objective)) + ": " + std::to_string(static_cast<std::int64_t>(edges)) +
+        " edges in " + std::to_string(result.minibatches_done - start_minibatch) + " minibatches (" +
+        std::to_string(edges_per_s) + " edges/s), mean |rho - 1| " + std::to_string(means["ratio_dev"].get<double>()) +
+        ", clipped " + std::to_string(means["clip_fraction"].get<double>()) + ", lambda " + std::to_string(c.lambda) +
+        ": wrote " + output);
+    if (ctx.json) cli::print_json_summary(ctx, output, summary);
   }
   if (const int signo = signals::pending())
     throw Interrupted(signo, "resumable checkpoint written to " + output + " at minibatch " +
@@ -591,7 +618,7 @@ int run_sft(const UpdateOptions& o, cli::Context& ctx, const std::string& output
   write_checkpoint(*policy, o, ctx, output, in.records, state, training, "{}", cfg.ema_decay > 0);
   log::summary("step " + std::to_string(state.step) + "/" + std::to_string(cfg.steps) + ", loss " +
                std::to_string(last_loss) + ": wrote " + output);
-  if (ctx.json) std::printf("%s\n", nlohmann::json{{"output", output}, {"step", state.step}, {"loss", last_loss}}.dump().c_str());
+  if (ctx.json) cli::print_json_summary(ctx, output, {{"step", state.step}, {"loss", last_loss}});
   // Stopped early by a signal: exit 128+N, saying that the checkpoint is there.
   if (const int signo = signals::pending())
     throw Interrupted(signo, "resumable checkpoint written to " + output + " at step " + std::to_string(state.step));
@@ -603,9 +630,10 @@ void add_update_options(CLI::App& app, UpdateOptions& o) {
   app.add_option("inputs", o.inputs, "Trajectory files with advantages (RL) or data set files (SFT); - = stdin")
       ->required();
   add_policy_options(app, o.policy, /*required=*/true);
-  app.add_option("--objective", o.objective, "grpo, layertuning (grpo + weighted SFT on the best leaves) or sft; "
-                 "default: layertuning for tree files, grpo for window/independent files, sft for data sets")
-      ->check(CLI::IsMember({"grpo", "layertuning", "sft"}));
+  cli::add_choice(app, "--objective", o.objective,
+                  {{"grpo", Objective::grpo}, {"layertuning", Objective::layertuning}, {"sft", Objective::sft}},
+                  "grpo, layertuning (grpo + weighted SFT on the best leaves) or sft; default: layertuning for "
+                  "tree files, grpo for window/independent files, sft for data sets");
   app.add_option("--trainable", o.trainable, "Train the parameters whose names match this regular expression")
       ->capture_default_str();
   auto& c = o.sft;
@@ -621,33 +649,45 @@ void add_update_options(CLI::App& app, UpdateOptions& o) {
   // SFT.
   app.add_option("--steps", c.steps, "SFT: optimizer steps of the schedule (a resumed run stops at this step)")
       ->capture_default_str();
-  app.add_option("--batch-size", c.batch_size, "SFT: samples per micro-batch")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--lr-schedule", c.schedule, "SFT: constant, linear or cosine decay after warmup")
-      ->check(CLI::IsMember({"constant", "linear", "cosine"}))->capture_default_str();
+  app.add_option("--batch-size", c.batch_size, "SFT: samples per micro-batch")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cli::add_choice(app, "--lr-schedule", c.schedule,
+                  {{"constant", training::LrSchedule::constant}, {"linear", training::LrSchedule::linear},
+                   {"cosine", training::LrSchedule::cosine}},
+                  "SFT: constant, linear or cosine decay after warmup");
   app.add_option("--warmup", c.warmup, "SFT: linear warmup steps")->capture_default_str();
   app.add_option("--cond-dropout", c.cond_dropout, "SFT: probability of training on the null prompt (for guidance)")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--timestep-sampling", c.timestep_sampling, "SFT: uniform or logit-normal sigma")
-      ->check(CLI::IsMember({"uniform", "logit-normal"}))->capture_default_str();
+  cli::add_choice(app, "--timestep-sampling", c.timestep_sampling,
+                  {{"uniform", training::TimestepSampling::uniform},
+                   {"logit-normal", training::TimestepSampling::logit_normal}},
+                  "SFT: uniform or logit-normal sigma");
   app.add_option("--ema", c.ema_decay, "SFT: keep a moving average of the weights with this decay (e.g. 0.999) in "
                  "the checkpoint; --weights-only writes the average; 0 = none")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   // RL.
   app.add_option("--minibatch", r.minibatch, "RL: trainable edges per minibatch (over all ranks)")
       ->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--epochs", r.epochs, "RL: passes over the edges of the inputs")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--epochs", r.epochs, "RL: passes over the edges of the inputs")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--clip-low", r.clip_low, "RL: e_low of the clipping bounds 1 - e_low g")->capture_default_str();
   app.add_option("--clip-high", r.clip_high, "RL: e_high of the clipping bounds 1 + e_high g")->capture_default_str();
   app.add_option("--eta", r.eta, "RL: reward-conditioned clipping, g = clamp(exp(eta A), 0.5, 2); 0 = fixed bounds")
       ->capture_default_str();
   app.add_option("--lambda", r.lambda, "LayerTuning: lambda_0, the weight of the SFT term")->capture_default_str();
-  app.add_option("--lambda-schedule", o.lambda_schedule, "LayerTuning: constant, linear (decay to 0 over "
-                 "--lambda-iterations) or cosine")->check(CLI::IsMember({"constant", "linear", "cosine"}))->capture_default_str();
+  cli::add_choice(app, "--lambda-schedule", o.lambda_schedule,
+                  {{"constant", training::LambdaSchedule::constant}, {"linear", training::LambdaSchedule::linear},
+                   {"cosine", training::LambdaSchedule::cosine}},
+                  "LayerTuning: constant, linear (decay to 0 over --lambda-iterations) or cosine");
   app.add_option("--lambda-iterations", o.lambda_iterations, "LayerTuning: iterations of the lambda decay")
       ->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--sft-target", r.sft_target, "LayerTuning: best-leaf (flow matching to the best leaf at every "
-                 "layer), velocity (the stored velocities on its path) or dataset (pairs of --sft-data)")
-      ->check(CLI::IsMember({"best-leaf", "velocity", "dataset"}))->capture_default_str();
+  cli::add_choice(app, "--sft-target", r.sft_target,
+                  {{"best-leaf", training::SftTarget::best_leaf}, {"velocity", training::SftTarget::velocity},
+                   {"dataset", training::SftTarget::dataset}},
+                  "LayerTuning: best-leaf (flow matching to the best leaf at every layer), velocity (the stored "
+                  "velocities on its path) or dataset (pairs of --sft-data)");
   app.add_option("--sft-data", o.sft_data, "LayerTuning: data set file of the dataset target");
   app.add_option("--sft-batch", r.sft_batch, "LayerTuning: data set pairs per minibatch (dataset target)")
       ->check(CLI::PositiveNumber)->capture_default_str();
@@ -657,19 +697,21 @@ void add_update_options(CLI::App& app, UpdateOptions& o) {
                "best leaf's normalised advantage");
   app.add_option("--iteration", o.iteration, "RL: iteration j of the lambda schedule and the keys (default: the "
                  "inputs' /rollout iteration)");
-  app.add_option("--kl-weight", r.kl_weight, "RL: beta_kl of a KL term to --reference (0 = off)")->capture_default_str();
+  app.add_option("--kl-weight", r.kl_weight, "RL: beta_kl of a KL term to --reference (0 = off)")
+      ->capture_default_str();
   app.add_option("--reference", o.reference, "RL: frozen reference checkpoint of the KL term");
   app.add_option("--replay-tolerance", o.replay_tolerance, "RL: largest |rho - 1| allowed at the first minibatch")
       ->capture_default_str();
   app.add_flag("--train-uncond", r.train_uncond, "RL with guidance: also train through the unconditional branch "
                "v_u of v_u + g (v_c - v_u) (default: detached, as Flow-GRPO)");
-  app.add_option("--sft-velocity", r.sft_velocity, "LayerTuning, best-leaf target: regress the conditional "
-                 "velocity (default) or the guided one the best leaf was sampled with")
-      ->check(CLI::IsMember({"conditional", "guided"}))->capture_default_str();
+  cli::add_choice(app, "--sft-velocity", r.sft_velocity,
+                  {{"conditional", training::SftVelocity::conditional}, {"guided", training::SftVelocity::guided}},
+                  "LayerTuning, best-leaf target: regress the conditional velocity (default) or the guided one the "
+                  "best leaf was sampled with");
   app.add_flag("--strict-health", o.strict_health, "RL: refuse (exit 65) instead of warning when a health check "
                "fails (see update(1), HEALTH CHECKS)");
-  app.add_option("--on-mismatch", o.on_mismatch, "RL: error or warn when the inputs' model digest or the replay "
-                 "check disagree with the policy")->check(CLI::IsMember({"error", "warn"}))->capture_default_str();
+  cli::add_choice(app, "--on-mismatch", o.on_mismatch, {{"error", OnMismatch::error}, {"warn", OnMismatch::warn}},
+                  "RL: error or warn when the inputs' model digest or the replay check disagree with the policy");
   app.add_option("--max-batch", r.max_rows, "RL: model rows per forward pass (a guided edge takes two)")
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--dist-timeout", o.dist_timeout, "RL, several processes: seconds to wait for the other ranks")
@@ -688,12 +730,12 @@ int run_update(const UpdateOptions& o, cli::Context& ctx, const std::string& out
   if (output == "-") throw UsageError("give the new checkpoint a name with -o FILE");
   auto in = open_inputs(o.inputs);
   const bool rl = !in.trajectories.empty();
-  if (rl && o.objective == "sft")
+  if (rl && o.objective == Objective::sft)
     throw UsageError("--objective sft trains on data set files; " + in.records.front().path +
                      " is a trajectory file (use grpo or layertuning)");
-  if (!rl && !o.objective.empty() && o.objective != "sft")
-    throw UsageError("--objective " + o.objective + " trains on trajectory files; " + in.records.front().path +
-                     " is a data set file");
+  if (!rl && o.objective != Objective::by_input && o.objective != Objective::sft)
+    throw UsageError(std::string("--objective ") + (o.objective == Objective::grpo ? "grpo" : "layertuning") +
+                     " trains on trajectory files; " + in.records.front().path + " is a data set file");
   for (const auto& opt : rl ? kSftOnly : kRlOnly)
     if (ctx.given(opt))
       throw UsageError(opt + (rl ? " applies to SFT on data set files (these inputs are trajectories)"

@@ -12,23 +12,28 @@
 
 namespace treerpo::tools {
 
+/// --objective: from the inputs' kind (the default), or the one named.
+enum class Objective { by_input, sft, grpo, layertuning };
+/// --on-mismatch: what a model digest or replay check that disagrees with the policy does.
+enum class OnMismatch { error, warn };
+
 struct UpdateOptions {
   std::vector<std::string> inputs;
   PolicyCliOptions policy;
-  std::string objective;  ///< empty = by input kind
+  Objective objective = Objective::by_input;
   std::string trainable = ".*";
   std::string metrics;
   std::string export_path;
   bool weights_only = false;
   training::SftConfig sft;  ///< also the optimizer settings of RL (--lr, --grad-accum, ...)
   training::RlConfig rl;
-  std::string lambda_schedule = "linear";
+  training::LambdaSchedule lambda_schedule = training::LambdaSchedule::linear;
   std::int64_t lambda_iterations = 100;
   std::int64_t iteration = -1;  ///< -1: the inputs' /rollout iteration
   std::string sft_data;
   std::string reference;
   double replay_tolerance = 1e-4;
-  std::string on_mismatch = "error";
+  OnMismatch on_mismatch = OnMismatch::error;
   bool strict_health = false;
   int dist_timeout = 300;
 };

@@ -70,7 +70,8 @@ LaunchInfo launch_from_environment(const std::map<std::string, std::string>& env
     l.local_rank = has(env, "LOCAL_RANK") ? parse_int(env, "LOCAL_RANK", 0) : 0;
     if (l.world > 1 && !has(env, "MASTER_ADDR"))
       throw UsageError("RANK and WORLD_SIZE are set but MASTER_ADDR is not (torchrun sets all three)");
-  } else if (has(env, "SLURM_NTASKS") && has(env, "SLURM_PROCID") && (has(env, "SLURM_STEP_ID") || has(env, "SLURM_STEPID"))) {
+  } else if (has(env, "SLURM_NTASKS") && has(env, "SLURM_PROCID") &&
+             (has(env, "SLURM_STEP_ID") || has(env, "SLURM_STEPID"))) {
     // Only inside a job step (srun): a batch script itself also sees SLURM_NTASKS, but runs once.
     l.launcher = "slurm";
     l.world = parse_int(env, "SLURM_NTASKS", 1);
@@ -122,7 +123,8 @@ Communicator::Communicator(const LaunchInfo& launch, std::chrono::seconds timeou
     so.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
     group_ = std::make_unique<Group>();
     group_->store = c10::make_intrusive<c10d::TCPStore>(launch_.master_addr, so);
-    auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+    auto options =
+        c10d::ProcessGroupGloo::Options::create(std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
     const char* iface = std::getenv("GLOO_SOCKET_IFNAME");
     const bool loopback = launch_.master_addr == "localhost" || launch_.master_addr.rfind("127.", 0) == 0;
     if (iface && *iface) options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(iface));
@@ -186,7 +188,8 @@ void Communicator::barrier() {
   try {
     group_->pg->barrier()->wait();
   } catch (const std::exception& e) {
-    throw ResourceError("rank " + std::to_string(launch_.rank) + ": a barrier with the other ranks failed: " + describe(e));
+    throw ResourceError("rank " + std::to_string(launch_.rank) +
+                        ": a barrier with the other ranks failed: " + describe(e));
   }
 }
 

@@ -7,23 +7,19 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "advantage/edge_advantages.hpp"
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "core/rng.hpp"
+#include "flow/noise.hpp"
 #include "flow/step.hpp"
-#include "rollout/tree_sampler.hpp"
 #include "training/sft.hpp"
 
 namespace treerpo::training {
 namespace {
-std::string shape_text(const std::vector<std::int64_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 // The tensors and settings of one input that every minibatch needs.
 struct Prepared {
   const format::Trajectory* t = nullptr;
@@ -153,13 +149,26 @@ std::pair<std::int64_t, std::int64_t> share(std::int64_t first, std::int64_t n, 
 }
 }  // namespace
 
-double lambda_at(const std::string& schedule, double lambda0, std::int64_t iterations, std::int64_t iteration) {
+const char* objective_name(RlObjective o) { return o == RlObjective::grpo ? "grpo" : "layertuning"; }
+
+const char* sft_target_name(SftTarget t) {
+  switch (t) {
+    case SftTarget::best_leaf: return "best-leaf";
+    case SftTarget::velocity: return "velocity";
+    case SftTarget::dataset: return "dataset";
+  }
+  return "?";
+}
+
+double lambda_at(LambdaSchedule schedule, double lambda0, std::int64_t iterations, std::int64_t iteration) {
   const double t =
       iterations > 0 ? std::clamp(static_cast<double>(iteration) / static_cast<double>(iterations), 0.0, 1.0) : 1.0;
-  if (schedule == "constant") return lambda0;
-  if (schedule == "linear") return lambda0 * (1.0 - t);
-  if (schedule == "cosine") return lambda0 * 0.5 * (1.0 + std::cos(M_PI * t));
-  throw std::invalid_argument("unknown lambda schedule '" + schedule + "' (expected constant, linear or cosine)");
+  switch (schedule) {
+    case LambdaSchedule::linear: return lambda0 * (1.0 - t);
+    case LambdaSchedule::cosine: return lambda0 * 0.5 * (1.0 + std::cos(M_PI * t));
+    case LambdaSchedule::constant: break;
+  }
+  return lambda0;
 }
 
 Surrogate clipped_surrogate(const torch::Tensor& log_prob, const torch::Tensor& old_log_prob,
@@ -258,7 +267,8 @@ std::vector<BestLeaf> best_leaves(const format::Trajectory& t, const std::string
     const auto j = nlohmann::json::parse(t.advantages->settings, nullptr, false);
     if (!j.is_object()) throw DataError(where + "not a JSON object");
     try {
-      if (j.contains("aggregate")) settings.aggregate = advantage::parse_aggregate(j.at("aggregate").get<std::string>());
+      if (j.contains("aggregate"))
+        settings.aggregate = advantage::parse_aggregate(j.at("aggregate").get<std::string>());
       if (j.contains("std")) {
         const auto kind = j.at("std").get<std::string>();
         if (kind != "population" && kind != "sample")
@@ -303,18 +313,25 @@ std::vector<BestLeaf> best_leaves(const format::Trajectory& t, const std::string
   return best;
 }
 
-RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::vector<RlInput>& inputs,
-                  const format::Dataset* sft_data, const RlConfig& c, OptimizerState state,
-                  std::int64_t start_minibatch, Communicator& comm, const std::function<void(double)>& on_replay,
-                  const std::function<bool(const MinibatchMetrics&)>& on_minibatch) {
-  if (c.minibatch < 1 || c.epochs < 1 || c.grad_accum < 1) throw UsageError("minibatch, epochs and grad-accum must be >= 1");
-  const bool layertuning = c.objective == "layertuning";
-  if (!layertuning && c.objective != "grpo") throw UsageError("unknown RL objective '" + c.objective + "'");
-  if (c.kl_weight > 0 && !reference) throw UsageError("the KL term needs a reference policy");
-  const auto device = policy.placement().device;
-  const auto shape = policy.latent_shape();
+namespace {
+// Everything the minibatches of one update share: the inputs' tensors and settings, the
+// trainable edges, the supervised term's items or data set, and the keys.
+struct RlPlan {
+  std::vector<Prepared> inputs;
+  std::vector<Edge> edges;
+  std::vector<SftItem> items;    // best-leaf and velocity targets: fixed per update
+  model::Conditioning data_cond; // dataset target: the pairs' prompts and images as latents
+  torch::Tensor data_x0;
+  bool layertuning = false;
+  torch::Device device = torch::kCPU;
+  std::vector<std::int64_t> shape;  // [C, H, W]
+  std::uint64_t iteration = 0;
+};
 
+// The tensors and settings of each input. \throws DataError naming the file
+std::vector<Prepared> prepare_inputs(model::Policy& policy, const std::vector<RlInput>& inputs) {
   std::vector<Prepared> prepared;
+  const auto shape = policy.latent_shape();
   for (const auto& in : inputs) {
     const auto& t = *in.trajectory;
     Prepared p;
@@ -336,57 +353,360 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
     }
     prepared.push_back(std::move(p));
   }
-  const auto edges = trainable_edges(inputs);
-  const auto E = static_cast<std::int64_t>(edges.size());
+  return prepared;
+}
 
-  // The supervised term's items (best-leaf and velocity targets: fixed per update).
+// The supervised term's items of the best-leaf and velocity targets: for each prompt with a
+// winner, every tree layer of its best leaf (best-leaf) or every window node on its path
+// (velocity), weighted by w_k and the best leaf's advantage.
+std::vector<SftItem> sft_items(const std::vector<Prepared>& inputs, const RlConfig& c) {
   std::vector<SftItem> items;
-  if (layertuning && c.sft_target != "dataset") {
-    for (std::size_t f = 0; f < prepared.size(); ++f) {
-      const auto& t = *prepared[f].t;
-      const auto d = static_cast<std::int64_t>(t.rollout.noise_levels.size());
-      if (c.sft_target == "velocity" && !t.nodes.velocity)
-        throw DataError(inputs[f].name + ": no /nodes/velocity: the velocity target needs `tree-rollout --velocity`");
-      if (t.rewards.empty()) throw DataError(inputs[f].name + ": no /rewards: the SFT term needs the best leaf");
-      const auto best = best_leaves(t, inputs[f].name);
-      for (std::size_t p = 0; p < best.size(); ++p) {
-        if (best[p].leaf < 0) continue;
-        const double a = c.advantage_weighting ? best[p].advantage : 1.0;
-        if (a == 0) continue;  // a group without a winner teaches nothing
-        auto layer_weight = [&](std::int64_t k) {
-          return c.layer_weights.empty() ? 1.0 : c.layer_weights.at(static_cast<std::size_t>(k));
-        };
-        if (!c.layer_weights.empty() && static_cast<std::int64_t>(c.layer_weights.size()) != d)
-          throw UsageError("--layer-weights has " + std::to_string(c.layer_weights.size()) + " values but " +
-                           inputs[f].name + " has " + std::to_string(d) + " tree layers");
-        if (c.sft_target == "best-leaf") {
-          for (std::int64_t k = 0; k < d; ++k)
-            items.push_back({static_cast<std::int32_t>(f), static_cast<std::int64_t>(p), static_cast<std::int32_t>(k),
-                             best[p].leaf, layer_weight(k) * a});
-        } else {  // velocity: the window nodes on the path from the root to the best leaf
-          for (auto node = t.nodes.parent[static_cast<std::size_t>(t.leaves.node[static_cast<std::size_t>(best[p].leaf)])];
-               node >= 0; node = t.nodes.parent[static_cast<std::size_t>(node)]) {
-            const auto k = t.nodes.step[static_cast<std::size_t>(node)] - t.rollout.window_start;
-            if (k < 0 || k >= d) continue;
-            items.push_back({static_cast<std::int32_t>(f), static_cast<std::int64_t>(p), static_cast<std::int32_t>(k),
-                             node, layer_weight(k) * a});
-          }
-        }
+  for (std::size_t f = 0; f < inputs.size(); ++f) {
+    const auto& t = *inputs[f].t;
+    const auto& name = inputs[f].name;
+    const auto d = static_cast<std::int64_t>(t.rollout.noise_levels.size());
+    if (c.sft_target == SftTarget::velocity && !t.nodes.velocity)
+      throw DataError(name + ": no /nodes/velocity: the velocity target needs `tree-rollout --velocity`");
+    if (t.rewards.empty()) throw DataError(name + ": no /rewards: the SFT term needs the best leaf");
+    auto layer_weight = [&](std::int64_t k) {
+      return c.layer_weights.empty() ? 1.0 : c.layer_weights.at(static_cast<std::size_t>(k));
+    };
+    const auto best = best_leaves(t, name);
+    for (std::size_t p = 0; p < best.size(); ++p) {
+      if (best[p].leaf < 0) continue;
+      const double a = c.advantage_weighting ? best[p].advantage : 1.0;
+      if (a == 0) continue;  // a group without a winner teaches nothing
+      if (!c.layer_weights.empty() && static_cast<std::int64_t>(c.layer_weights.size()) != d)
+        throw UsageError("the layer weights are " + std::to_string(c.layer_weights.size()) + " values but " + name +
+                         " has " + std::to_string(d) + " tree layers");
+      const auto input = static_cast<std::int32_t>(f);
+      const auto prompt = static_cast<std::int64_t>(p);
+      if (c.sft_target == SftTarget::best_leaf) {
+        for (std::int64_t k = 0; k < d; ++k)
+          items.push_back({input, prompt, static_cast<std::int32_t>(k), best[p].leaf, layer_weight(k) * a});
+        continue;
+      }
+      // velocity: the window nodes on the path from the root to the best leaf
+      const auto leaf_node = t.leaves.node[static_cast<std::size_t>(best[p].leaf)];
+      for (auto node = t.nodes.parent[static_cast<std::size_t>(leaf_node)]; node >= 0;
+           node = t.nodes.parent[static_cast<std::size_t>(node)]) {
+        const auto k = t.nodes.step[static_cast<std::size_t>(node)] - t.rollout.window_start;
+        if (k < 0 || k >= d) continue;
+        items.push_back({input, prompt, static_cast<std::int32_t>(k), node, layer_weight(k) * a});
       }
     }
   }
-  if (layertuning && c.sft_target == "dataset") {
-    if (!sft_data) throw UsageError("the dataset target needs a data set file");
-    const auto& im = sft_data->images.shape;
-    if (shape != std::vector<std::int64_t>{3, static_cast<std::int64_t>(im.at(1)), static_cast<std::int64_t>(im.at(2))})
-      throw DataError("the SFT data set's images do not match the policy's latents " + shape_text(shape));
+  return items;
+}
+
+// Checks the configuration and prepares what every minibatch needs. \throws DataError, UsageError
+RlPlan prepare(model::Policy& policy, model::Policy* reference, const std::vector<RlInput>& inputs,
+               const format::Dataset* sft_data, const RlConfig& c) {
+  if (c.minibatch < 1 || c.epochs < 1 || c.grad_accum < 1)
+    throw UsageError("minibatch, epochs and gradient accumulation must be >= 1");
+  if (c.kl_weight > 0 && !reference) throw UsageError("the KL term needs a reference policy");
+  RlPlan plan;
+  plan.layertuning = c.objective == RlObjective::layertuning;
+  plan.device = policy.placement().device;
+  plan.shape = policy.latent_shape();
+  plan.iteration = static_cast<std::uint64_t>(c.iteration);
+  plan.inputs = prepare_inputs(policy, inputs);
+  plan.edges = trainable_edges(inputs);
+  if (!plan.layertuning) return plan;
+  if (c.sft_target != SftTarget::dataset) {
+    plan.items = sft_items(plan.inputs, c);
+    return plan;
   }
-  const auto I = static_cast<std::int64_t>(items.size());
-  const model::Conditioning data_cond =
-      layertuning && c.sft_target == "dataset"
-          ? model::conditioning_for(policy, sft_data->prompts, 0, sft_data->prompts.text.size(), "SFT data set")
-          : model::Conditioning{};
-  const torch::Tensor data_x0 = layertuning && c.sft_target == "dataset" ? images_to_latents(sft_data->images) : torch::Tensor{};
+  if (!sft_data) throw UsageError("the dataset target needs a data set file");
+  const auto& im = sft_data->images.shape;
+  if (plan.shape !=
+      std::vector<std::int64_t>{3, static_cast<std::int64_t>(im.at(1)), static_cast<std::int64_t>(im.at(2))})
+    throw DataError("the SFT data set's images do not match the policy's latents " + shape_text(plan.shape));
+  plan.data_cond = model::conditioning_for(policy, sft_data->prompts, 0, sft_data->prompts.text.size(), "SFT data set");
+  plan.data_x0 = images_to_latents(sft_data->images);
+  return plan;
+}
+
+// Which edges and supervised items minibatch m of an epoch holds, and this rank's share of each.
+struct MinibatchShare {
+  std::int64_t n_edges = 0, e_begin = 0, e_end = 0;         // positions in the epoch's edge order
+  std::int64_t n_items = 0, i_begin = 0, i_end = 0;         // in the item order, or dataset draws
+};
+
+MinibatchShare minibatch_share(const RlPlan& plan, const RlConfig& c, std::int64_t m, std::int64_t per_epoch,
+                               int rank, int world) {
+  MinibatchShare s;
+  const auto E = static_cast<std::int64_t>(plan.edges.size());
+  const auto I = static_cast<std::int64_t>(plan.items.size());
+  const std::int64_t lo = m * c.minibatch;
+  s.n_edges = std::min(E, lo + c.minibatch) - lo;
+  std::tie(s.e_begin, s.e_end) = share(lo, s.n_edges, rank, world);
+  const bool dataset = c.sft_target == SftTarget::dataset;
+  const std::int64_t item_lo = m * I / per_epoch;
+  s.n_items = dataset && plan.layertuning ? c.sft_batch : (m + 1) * I / per_epoch - item_lo;
+  std::tie(s.i_begin, s.i_end) = share(dataset ? 0 : item_lo, s.n_items, rank, world);
+  return s;
+}
+
+// The GRPO term's per-edge tensors of a minibatch share, concatenated.
+struct EdgeTerms {
+  std::vector<torch::Tensor> log_prob, old_log_prob, advantage, kl;
+};
+
+// One forward pass per input over the edges `ids`, then the step kernel per (step, level).
+void edge_terms(model::Policy& policy, model::Policy* reference, const RlPlan& plan, const RlConfig& c,
+                const Prepared& P, const std::vector<std::int64_t>& ids, EdgeTerms& out) {
+  const auto& t = *P.t;
+  std::vector<std::int64_t> parents, children, prompts;
+  std::vector<float> sig;
+  for (auto id : ids) {
+    const auto& e = plan.edges[static_cast<std::size_t>(id)];
+    parents.push_back(e.parent);
+    children.push_back(e.child);
+    prompts.push_back(e.prompt);
+    sig.push_back(static_cast<float>(t.rollout.sigmas[static_cast<std::size_t>(e.step)]));
+  }
+  const auto x = gather_rows(t.nodes.latent, parents, P.shape).to(plan.device);
+  const auto x_next = gather_rows(t.nodes.latent, children, P.shape).to(plan.device);
+  const auto sigma = torch::tensor(sig);
+  const auto cond = P.cond.index_select(torch::tensor(prompts));
+  const auto v = training_velocity(policy, x, sigma, cond, P.guidance, c.max_rows, c.train_uncond);
+  torch::Tensor v_ref;
+  if (c.kl_weight > 0) {
+    torch::NoGradGuard no_grad;
+    v_ref = model::guided_velocity(*reference, x, sigma, cond, P.guidance, c.max_rows);
+  }
+  // The step kernel per (step, level): rows of one schedule step share their sigmas.
+  std::map<std::pair<std::int32_t, double>, std::vector<std::int64_t>> by_step;
+  for (std::size_t j = 0; j < ids.size(); ++j) {
+    const auto& e = plan.edges[static_cast<std::size_t>(ids[j])];
+    by_step[{e.step, e.level}].push_back(static_cast<std::int64_t>(j));
+  }
+  for (const auto& [key, rows] : by_step) {
+    const auto r = torch::tensor(rows).to(plan.device);
+    const auto& sg = t.rollout.sigmas;
+    const flow::StepSigmas s{sg[static_cast<std::size_t>(key.first)], sg[static_cast<std::size_t>(key.first) + 1],
+                             sg[1]};
+    const auto tr = flow::transition(P.kernel, x.index_select(0, r), v.index_select(0, r), s, key.second);
+    out.log_prob.push_back(flow::log_prob(x_next.index_select(0, r), tr, P.reduction));
+    std::vector<double> old;
+    std::vector<float> adv;
+    for (auto j : rows) {
+      const auto& e = plan.edges[static_cast<std::size_t>(ids[static_cast<std::size_t>(j)])];
+      old.push_back(e.old_log_prob);
+      adv.push_back(e.advantage);
+    }
+    // float64 explicitly: torch::tensor of doubles takes the default dtype, float32.
+    out.old_log_prob.push_back(torch::tensor(old, torch::kDouble).to(plan.device));
+    out.advantage.push_back(torch::tensor(adv).to(plan.device));
+    if (c.kl_weight > 0) {
+      const auto tr_ref = flow::transition(P.kernel, x.index_select(0, r), v_ref.index_select(0, r), s, key.second);
+      out.kl.push_back((tr.mean - tr_ref.mean).pow(2).flatten(1).mean(1) / (2.0 * tr.std * tr.std));
+    }
+  }
+}
+
+// The GRPO (and KL) tensors of this rank's edges, grouped by input in input order.
+EdgeTerms grpo_terms(model::Policy& policy, model::Policy* reference, const RlPlan& plan, const RlConfig& c,
+                     const std::vector<std::int64_t>& edge_order, const MinibatchShare& s) {
+  std::map<std::int32_t, std::vector<std::int64_t>> by_input;
+  for (auto k = s.e_begin; k < s.e_end; ++k) {
+    const auto id = edge_order[static_cast<std::size_t>(k)];
+    by_input[plan.edges[static_cast<std::size_t>(id)].input].push_back(id);
+  }
+  EdgeTerms out;
+  for (const auto& [f, ids] : by_input)
+    edge_terms(policy, reference, plan, c, plan.inputs[static_cast<std::size_t>(f)], ids, out);
+  return out;
+}
+
+// The dataset target: fresh pairs, sigma and noise keyed by (iteration, minibatch, item); the
+// sum over this rank's draws of the flow-matching loss.
+torch::Tensor sft_dataset_sum(model::Policy& policy, const RlPlan& plan, const RlConfig& c, std::int64_t global_m,
+                              const MinibatchShare& s) {
+  const auto N = plan.data_x0.size(0);
+  std::vector<std::int64_t> idx;
+  std::vector<float> sg;
+  std::vector<torch::Tensor> noise;
+  for (auto j = s.i_begin; j < s.i_end; ++j) {
+    rng::NormalStream r(
+        rng::derive_key(c.seed, rng::Domain::sft_dataset,
+                        {plan.iteration, static_cast<std::uint64_t>(global_m), static_cast<std::uint64_t>(j)}));
+    idx.push_back(static_cast<std::int64_t>(r.next_u64() % static_cast<std::uint64_t>(N)));
+    sg.push_back(static_cast<float>(r.next_uniform()));
+    noise.push_back(flow::keyed_normal(r.next_u64(), plan.shape));
+  }
+  const auto rows = torch::tensor(idx);
+  const auto loss = flow_matching_loss(policy, plan.data_x0.index_select(0, rows), torch::stack(noise),
+                                       torch::tensor(sg), plan.data_cond.index_select(rows));
+  return loss * static_cast<double>(s.i_end - s.i_begin);
+}
+
+// The best-leaf and velocity targets: the weighted regression summed over the items `ids` of one input.
+torch::Tensor sft_rollout_sum(model::Policy& policy, const RlPlan& plan, const RlConfig& c, const Prepared& P,
+                              const std::vector<std::int64_t>& ids) {
+  const auto& t = *P.t;
+  const auto& shape = plan.shape;
+  std::vector<std::int64_t> src, prompts;
+  std::vector<float> sg, w;
+  std::vector<torch::Tensor> noise;
+  const bool best_leaf = c.sft_target == SftTarget::best_leaf;
+  for (auto id : ids) {
+    const auto& it = plan.items[static_cast<std::size_t>(id)];
+    src.push_back(it.source);
+    prompts.push_back(it.prompt);
+    w.push_back(static_cast<float>(it.weight));
+    if (best_leaf) {
+      sg.push_back(static_cast<float>(t.rollout.sigmas[static_cast<std::size_t>(t.rollout.window_start + it.layer)]));
+      const auto prompt_id = static_cast<std::uint64_t>(t.prompts.id[static_cast<std::size_t>(it.prompt)]);
+      noise.push_back(
+          flow::keyed_normal(rng::derive_key(c.seed, rng::Domain::sft_target,
+                                             {plan.iteration, prompt_id, static_cast<std::uint64_t>(it.layer)}),
+                             shape));
+    } else {
+      sg.push_back(static_cast<float>(
+          t.rollout.sigmas[static_cast<std::size_t>(t.nodes.step[static_cast<std::size_t>(it.source)])]));
+    }
+  }
+  const auto cond = P.cond.index_select(torch::tensor(prompts));
+  const auto weight = torch::tensor(w).to(plan.device);
+  if (best_leaf && (c.sft_velocity == SftVelocity::conditional || P.guidance == 1.0)) {
+    const auto x0 = gather_rows(t.leaves.latent, src, shape);
+    const auto n = static_cast<double>(ids.size());
+    return flow_matching_loss(policy, x0, torch::stack(noise), torch::tensor(sg), cond, weight) * n;
+  }
+  if (best_leaf) {
+    // The same regression on the velocity under the rollout's guidance, the one the best leaf
+    // was sampled with (SftVelocity::guided).
+    const auto x0 = gather_rows(t.leaves.latent, src, shape);
+    const auto e = torch::stack(noise);
+    std::vector<std::int64_t> view(static_cast<std::size_t>(x0.dim()), 1);
+    view[0] = -1;
+    const auto s = torch::tensor(sg).view(view);
+    const auto x_k = ((1 - s) * x0 + s * e).to(plan.device);
+    const auto v = training_velocity(policy, x_k, torch::tensor(sg), cond, P.guidance, c.max_rows, c.train_uncond);
+    return ((v - (e - x0).to(plan.device)).pow(2).flatten(1).mean(1) * weight).sum();
+  }
+  const auto x = gather_rows(t.nodes.latent, src, shape).to(plan.device);
+  const auto target = gather_rows(*t.nodes.velocity, src, shape).to(plan.device);
+  const auto v = training_velocity(policy, x, torch::tensor(sg), cond, P.guidance, c.max_rows, c.train_uncond);
+  return ((v - target).pow(2).flatten(1).mean(1) * weight).sum();
+}
+
+// The supervised term summed over this rank's items (undefined when it has none).
+torch::Tensor sft_sum(model::Policy& policy, const RlPlan& plan, const RlConfig& c,
+                      const std::vector<std::int64_t>& item_order, std::int64_t global_m, const MinibatchShare& s) {
+  if (!plan.layertuning || s.i_end <= s.i_begin) return {};
+  if (c.sft_target == SftTarget::dataset) return sft_dataset_sum(policy, plan, c, global_m, s);
+  std::map<std::int32_t, std::vector<std::int64_t>> by_input;
+  for (auto k = s.i_begin; k < s.i_end; ++k) {
+    const auto id = item_order[static_cast<std::size_t>(k)];
+    by_input[plan.items[static_cast<std::size_t>(id)].input].push_back(id);
+  }
+  torch::Tensor sum;
+  for (const auto& [f, ids] : by_input) {
+    auto part = sft_rollout_sum(policy, plan, c, plan.inputs[static_cast<std::size_t>(f)], ids);
+    sum = sum.defined() ? sum + part : part;
+  }
+  return sum;
+}
+
+// The sums of one minibatch's metrics over this rank's share, then over all ranks.
+struct MinibatchSums {
+  double grpo = 0;       // sum of the surrogate loss
+  double ratio_dev = 0;  // sum of |rho - 1|
+  double clipped = 0;    // edges whose gradient clipping removed
+  double approx_kl = 0;  // sum of (l_old - l_theta)
+  double kl = 0;         // sum of the KL term
+  double sft = 0;        // sum of the supervised term
+  double edges = 0, items = 0;
+  double outside = 0;    // edges with rho outside their bounds
+  double max_dev = 0;    // max |rho - 1|
+
+  // Sums over ranks; a non-finite deviation fails the replay check on every rank (a max may drop a NaN).
+  void reduce(Communicator& comm) {
+    std::vector<double> v{grpo, ratio_dev, clipped, approx_kl, kl, sft, edges, items, outside};
+    comm.sum(v);
+    grpo = v[0], ratio_dev = v[1], clipped = v[2], approx_kl = v[3], kl = v[4], sft = v[5], edges = v[6],
+    items = v[7], outside = v[8];
+    max_dev = comm.max(std::isfinite(max_dev) ? max_dev : INFINITY);
+  }
+};
+
+// The loss terms of this rank's share, normalised by the minibatch's global counts and weighted
+// as in the loss (L_grpo, lambda L_sft, beta_kl L_kl), and their metric sums.
+std::array<torch::Tensor, kTerms> loss_terms(const EdgeTerms& g, const torch::Tensor& sft, const RlConfig& c,
+                                             const MinibatchShare& s, MinibatchSums& sums) {
+  std::array<torch::Tensor, kTerms> term;
+  if (!g.log_prob.empty()) {
+    const auto lp = torch::cat(g.log_prob), old = torch::cat(g.old_log_prob), adv = torch::cat(g.advantage);
+    const auto sur = clipped_surrogate(lp, old, adv, c.eta, c.clip_low, c.clip_high);
+    term[kGrpo] = sur.loss.sum() / static_cast<double>(s.n_edges);
+    sums.grpo = sur.loss.sum().item<double>();
+    const auto dev = (sur.ratio - 1).abs();
+    sums.ratio_dev = dev.sum().item<double>();
+    sums.max_dev = dev.max().item<double>();
+    sums.clipped = sur.clipped.sum().item<double>();
+    sums.approx_kl = (old - lp.detach()).sum().item<double>();
+    sums.edges = static_cast<double>(lp.size(0));
+    sums.outside = sur.outside.sum().item<double>();
+    if (c.kl_weight > 0) {
+      const auto kl = torch::cat(g.kl).sum();
+      term[kKl] = c.kl_weight * kl / static_cast<double>(s.n_edges);
+      sums.kl = kl.item<double>();
+    }
+  }
+  if (sft.defined()) {
+    term[kSft] = c.lambda * sft / static_cast<double>(s.n_items);
+    sums.sft = sft.item<double>();
+    sums.items = static_cast<double>(s.i_end - s.i_begin);
+  }
+  return term;
+}
+
+// A minibatch's metrics from its sums over all ranks.
+MinibatchMetrics metrics_of(const MinibatchSums& t, const RlConfig& c, bool layertuning, std::int64_t n_items) {
+  MinibatchMetrics mm;
+  mm.edges = static_cast<std::int64_t>(t.edges);
+  mm.sft_items = static_cast<std::int64_t>(t.items);
+  const double ne = std::max(1.0, t.edges);
+  mm.loss_grpo = t.grpo / ne;
+  mm.ratio_dev = t.ratio_dev / ne;
+  mm.max_ratio_dev = t.max_dev;
+  mm.clip_fraction = t.clipped / ne;
+  mm.outside_fraction = t.outside / ne;
+  mm.approx_kl = t.approx_kl / ne;
+  mm.loss_kl = t.kl / ne;
+  mm.loss_sft = n_items > 0 ? t.sft / static_cast<double>(n_items) : 0.0;
+  mm.lambda = layertuning ? c.lambda : 0.0;
+  mm.loss = mm.loss_grpo + mm.lambda * mm.loss_sft + c.kl_weight * mm.loss_kl;
+  return mm;
+}
+
+// The optimizer boundary: the accumulated gradient summed over ranks, clipped, stepped; the
+// gradient norms and shares of each term go into the metrics.
+void optimizer_step(TermGradients& grads, Optimizer& opt, Communicator& comm, const RlConfig& c, MinibatchMetrics& mm) {
+  const auto norms = grads.finish(comm);  // the total into .grad, summed over ranks
+  mm.grad_norm = opt.clip_grad_norm(c.grad_clip);
+  mm.grad_norm_grpo = norms.norm[kGrpo];
+  mm.grad_norm_sft = norms.norm[kSft];
+  mm.grad_norm_kl = norms.norm[kKl];
+  mm.grad_share_grpo = norms.share[kGrpo];
+  mm.grad_share_sft = norms.share[kSft];
+  mm.grad_share_kl = norms.share[kKl];
+  opt.step();
+  opt.zero_grad();
+  grads.reset();
+}
+}  // namespace
+
+RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::vector<RlInput>& inputs,
+                  const format::Dataset* sft_data, const RlConfig& c, OptimizerState state,
+                  std::int64_t start_minibatch, Communicator& comm, const std::function<void(double)>& on_replay,
+                  const std::function<bool(const MinibatchMetrics&)>& on_minibatch) {
+  const auto plan = prepare(policy, reference, inputs, sft_data, c);
+  const auto E = static_cast<std::int64_t>(plan.edges.size());
+  const auto I = static_cast<std::int64_t>(plan.items.size());
 
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (const auto& [name, p] : policy.named_parameters())
@@ -401,228 +721,39 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
   result.minibatches_done = start_minibatch;
   const std::int64_t stop_at = c.until < 0 ? result.minibatches_total : std::min(c.until, result.minibatches_total);
   const int rank = comm.rank(), world = comm.world();
-  const auto iter = static_cast<std::uint64_t>(c.iteration);
 
   opt.zero_grad();
-  TermGradients grads(opt.parameters(), {true, layertuning, c.kl_weight > 0});
+  TermGradients grads(opt.parameters(), {true, plan.layertuning, c.kl_weight > 0});
   bool stop = false;
   for (std::int64_t epoch = 0; epoch < c.epochs && !stop; ++epoch) {
-    const auto edge_order = rng::permutation(rng::derive_key(c.seed, rng::Domain::edge_order, {iter, static_cast<std::uint64_t>(epoch), 0}), E);
-    const auto item_order = rng::permutation(rng::derive_key(c.seed, rng::Domain::edge_order, {iter, static_cast<std::uint64_t>(epoch), 1}), I);
+    const auto epoch_key = static_cast<std::uint64_t>(epoch);
+    const auto edge_order =
+        rng::permutation(rng::derive_key(c.seed, rng::Domain::edge_order, {plan.iteration, epoch_key, 0}), E);
+    const auto item_order =
+        rng::permutation(rng::derive_key(c.seed, rng::Domain::edge_order, {plan.iteration, epoch_key, 1}), I);
     for (std::int64_t m = 0; m < per_epoch && !stop; ++m) {
       const std::int64_t global_m = epoch * per_epoch + m;
       if (global_m < start_minibatch) continue;
       const auto t0 = std::chrono::steady_clock::now();
-      const std::int64_t lo = m * c.minibatch, n_edges = std::min(E, lo + c.minibatch) - lo;
-      const auto [e_begin, e_end] = share(lo, n_edges, rank, world);
-      const std::int64_t item_lo = m * I / per_epoch, n_items_global =
-          c.sft_target == "dataset" && layertuning ? c.sft_batch : (m + 1) * I / per_epoch - item_lo;
-      const auto [i_begin, i_end] = share(c.sft_target == "dataset" ? 0 : item_lo, n_items_global, rank, world);
-
-      // --- the GRPO term on this rank's edges, one forward pass per input ---
-      std::vector<torch::Tensor> lp_parts, old_parts, adv_parts, kl_parts;
-      std::map<std::int32_t, std::vector<std::int64_t>> by_input;
-      for (auto k = e_begin; k < e_end; ++k)
-        by_input[edges[static_cast<std::size_t>(edge_order[static_cast<std::size_t>(k)])].input].push_back(
-            edge_order[static_cast<std::size_t>(k)]);
-      for (const auto& [f, ids] : by_input) {
-        const auto& P = prepared[static_cast<std::size_t>(f)];
-        const auto& t = *P.t;
-        std::vector<std::int64_t> parents, children, prompts;
-        std::vector<float> sig;
-        for (auto id : ids) {
-          const auto& e = edges[static_cast<std::size_t>(id)];
-          parents.push_back(e.parent);
-          children.push_back(e.child);
-          prompts.push_back(e.prompt);
-          sig.push_back(static_cast<float>(t.rollout.sigmas[static_cast<std::size_t>(e.step)]));
-        }
-        const auto x = gather_rows(t.nodes.latent, parents, P.shape).to(device);
-        const auto x_next = gather_rows(t.nodes.latent, children, P.shape).to(device);
-        const auto sigma = torch::tensor(sig);
-        const auto cond = P.cond.index_select(torch::tensor(prompts));
-        const auto v = training_velocity(policy, x, sigma, cond, P.guidance, c.max_rows, c.train_uncond);
-        torch::Tensor v_ref;
-        if (c.kl_weight > 0) {
-          torch::NoGradGuard no_grad;
-          v_ref = model::guided_velocity(*reference, x, sigma, cond, P.guidance, c.max_rows);
-        }
-        // The step kernel per (step, level): rows of one schedule step share their sigmas.
-        std::map<std::pair<std::int32_t, double>, std::vector<std::int64_t>> by_step;
-        for (std::size_t j = 0; j < ids.size(); ++j) {
-          const auto& e = edges[static_cast<std::size_t>(ids[j])];
-          by_step[{e.step, e.level}].push_back(static_cast<std::int64_t>(j));
-        }
-        for (const auto& [key, rows] : by_step) {
-          const auto r = torch::tensor(rows).to(device);
-          const auto& sg = t.rollout.sigmas;
-          const flow::StepSigmas s{sg[static_cast<std::size_t>(key.first)], sg[static_cast<std::size_t>(key.first) + 1], sg[1]};
-          const auto tr = flow::transition(P.kernel, x.index_select(0, r), v.index_select(0, r), s, key.second);
-          lp_parts.push_back(flow::log_prob(x_next.index_select(0, r), tr, P.reduction));
-          std::vector<double> old;
-          std::vector<float> adv;
-          for (auto j : rows) {
-            const auto& e = edges[static_cast<std::size_t>(ids[static_cast<std::size_t>(j)])];
-            old.push_back(e.old_log_prob);
-            adv.push_back(e.advantage);
-          }
-          // float64 explicitly: torch::tensor of doubles takes the default dtype, float32.
-          old_parts.push_back(torch::tensor(old, torch::kDouble).to(device));
-          adv_parts.push_back(torch::tensor(adv).to(device));
-          if (c.kl_weight > 0) {
-            const auto tr_ref = flow::transition(P.kernel, x.index_select(0, r), v_ref.index_select(0, r), s, key.second);
-            kl_parts.push_back((tr.mean - tr_ref.mean).pow(2).flatten(1).mean(1) / (2.0 * tr.std * tr.std));
-          }
-        }
-      }
-
-      // --- the supervised term on this rank's items ---
-      torch::Tensor sft_sum;
-      if (layertuning && i_end > i_begin) {
-        std::vector<torch::Tensor> xs, targets, sigmas_v, weights;
-        std::vector<model::Conditioning> conds;
-        std::vector<double> guidance;
-        if (c.sft_target == "dataset") {
-          const auto N = data_x0.size(0);
-          std::vector<std::int64_t> idx;
-          std::vector<float> sg;
-          std::vector<torch::Tensor> noise;
-          for (auto j = i_begin; j < i_end; ++j) {
-            rng::NormalStream r(rng::derive_key(c.seed, rng::Domain::sft_dataset,
-                                                {iter, static_cast<std::uint64_t>(global_m), static_cast<std::uint64_t>(j)}));
-            idx.push_back(static_cast<std::int64_t>(r.next_u64() % static_cast<std::uint64_t>(N)));
-            sg.push_back(static_cast<float>(static_cast<double>(r.next_u64() >> 11) * 0x1.0p-53));
-            noise.push_back(rollout::keyed_normal(r.next_u64(), shape));
-          }
-          const auto rows = torch::tensor(idx);
-          const auto loss = flow_matching_loss(policy, data_x0.index_select(0, rows), torch::stack(noise),
-                                               torch::tensor(sg), data_cond.index_select(rows));
-          sft_sum = loss * static_cast<double>(i_end - i_begin);
-        } else {
-          std::map<std::int32_t, std::vector<std::int64_t>> items_by_input;
-          for (auto k = i_begin; k < i_end; ++k)
-            items_by_input[items[static_cast<std::size_t>(item_order[static_cast<std::size_t>(k)])].input].push_back(
-                item_order[static_cast<std::size_t>(k)]);
-          for (const auto& [f, ids] : items_by_input) {
-            const auto& P = prepared[static_cast<std::size_t>(f)];
-            const auto& t = *P.t;
-            std::vector<std::int64_t> src, prompts;
-            std::vector<float> sg, w;
-            std::vector<torch::Tensor> noise;
-            for (auto id : ids) {
-              const auto& it = items[static_cast<std::size_t>(id)];
-              src.push_back(it.source);
-              prompts.push_back(it.prompt);
-              w.push_back(static_cast<float>(it.weight));
-              if (c.sft_target == "best-leaf") {
-                sg.push_back(static_cast<float>(t.rollout.sigmas[static_cast<std::size_t>(t.rollout.window_start + it.layer)]));
-                noise.push_back(rollout::keyed_normal(rng::derive_key(c.seed, rng::Domain::sft_target,
-                                                            {iter, static_cast<std::uint64_t>(t.prompts.id[static_cast<std::size_t>(it.prompt)]),
-                                                             static_cast<std::uint64_t>(it.layer)}),
-                                            shape));
-              } else {
-                sg.push_back(static_cast<float>(t.rollout.sigmas[static_cast<std::size_t>(t.nodes.step[static_cast<std::size_t>(it.source)])]));
-              }
-            }
-            const auto cond = P.cond.index_select(torch::tensor(prompts));
-            const auto weight = torch::tensor(w).to(device);
-            if (c.sft_target == "best-leaf" && (c.sft_velocity == "conditional" || P.guidance == 1.0)) {
-              const auto x0 = gather_rows(t.leaves.latent, src, shape);
-              const auto n = static_cast<double>(ids.size());
-              auto part = flow_matching_loss(policy, x0, torch::stack(noise), torch::tensor(sg), cond, weight) * n;
-              sft_sum = sft_sum.defined() ? sft_sum + part : part;
-            } else if (c.sft_target == "best-leaf") {
-              // The same regression on the velocity under the rollout's guidance, the one the best
-              // leaf was sampled with (--sft-velocity guided).
-              const auto x0 = gather_rows(t.leaves.latent, src, shape);
-              const auto e = torch::stack(noise);
-              std::vector<std::int64_t> view(static_cast<std::size_t>(x0.dim()), 1);
-              view[0] = -1;
-              const auto s = torch::tensor(sg).view(view);
-              const auto x_k = ((1 - s) * x0 + s * e).to(device);
-              const auto v = training_velocity(policy, x_k, torch::tensor(sg), cond, P.guidance, c.max_rows, c.train_uncond);
-              auto part = ((v - (e - x0).to(device)).pow(2).flatten(1).mean(1) * weight).sum();
-              sft_sum = sft_sum.defined() ? sft_sum + part : part;
-            } else {
-              const auto x = gather_rows(t.nodes.latent, src, shape).to(device);
-              const auto target = gather_rows(*t.nodes.velocity, src, shape).to(device);
-              const auto v = training_velocity(policy, x, torch::tensor(sg), cond, P.guidance, c.max_rows, c.train_uncond);
-              auto part = ((v - target).pow(2).flatten(1).mean(1) * weight).sum();
-              sft_sum = sft_sum.defined() ? sft_sum + part : part;
-            }
-          }
-        }
-      }
-
-      // --- the loss terms of this rank's share, normalised by the minibatch's global counts ---
-      // Terms as weighted in the loss: L_grpo, lambda L_sft, beta_kl L_kl.
-      std::array<torch::Tensor, kTerms> term;
-      double sums[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};  // grpo, |rho-1|, clipped, l_old - l, kl, sft, edges, items, outside
-      double max_dev = 0;
-      if (!lp_parts.empty()) {
-        const auto lp = torch::cat(lp_parts), old = torch::cat(old_parts), adv = torch::cat(adv_parts);
-        const auto sur = clipped_surrogate(lp, old, adv, c.eta, c.clip_low, c.clip_high);
-        term[kGrpo] = sur.loss.sum() / static_cast<double>(n_edges);
-        sums[0] = sur.loss.sum().item<double>();
-        const auto dev = (sur.ratio - 1).abs();
-        sums[1] = dev.sum().item<double>();
-        max_dev = dev.max().item<double>();
-        sums[2] = sur.clipped.sum().item<double>();
-        sums[3] = (old - lp.detach()).sum().item<double>();
-        sums[6] = static_cast<double>(lp.size(0));
-        sums[8] = sur.outside.sum().item<double>();
-        if (c.kl_weight > 0) {
-          const auto kl = torch::cat(kl_parts).sum();
-          term[kKl] = c.kl_weight * kl / static_cast<double>(n_edges);
-          sums[4] = kl.item<double>();
-        }
-      }
-      if (sft_sum.defined()) {
-        term[kSft] = c.lambda * sft_sum / static_cast<double>(n_items_global);
-        sums[5] = sft_sum.item<double>();
-        sums[7] = static_cast<double>(i_end - i_begin);
-      }
-      std::vector<double> totals(sums, sums + 9);
-      comm.sum(totals);
-      // A non-finite deviation must fail the replay check on every rank (a max may drop a NaN).
-      max_dev = comm.max(std::isfinite(max_dev) ? max_dev : INFINITY);
-      if (global_m == 0 && on_replay) on_replay(max_dev);
+      const auto share = minibatch_share(plan, c, m, per_epoch, rank, world);
+      const auto edge_terms = grpo_terms(policy, reference, plan, c, edge_order, share);
+      const auto sft = sft_sum(policy, plan, c, item_order, global_m, share);
+      MinibatchSums sums;
+      const auto term = loss_terms(edge_terms, sft, c, share, sums);
+      sums.reduce(comm);
+      if (global_m == 0 && on_replay) on_replay(sums.max_dev);
       // Each minibatch's share of its optimizer step: 1 / (minibatches in its accumulation group).
       const std::int64_t group_first = global_m / c.grad_accum * c.grad_accum;
       const std::int64_t group_size = std::min(group_first + c.grad_accum, result.minibatches_total) - group_first;
       grads.accumulate(term, 1.0 / static_cast<double>(group_size));
 
-      MinibatchMetrics mm;
+      auto mm = metrics_of(sums, c, plan.layertuning, share.n_items);
       mm.epoch = epoch;
       mm.minibatch = global_m + 1;
-      mm.edges = static_cast<std::int64_t>(totals[6]);
-      mm.sft_items = static_cast<std::int64_t>(totals[7]);
-      const double ne = std::max(1.0, totals[6]);
-      mm.loss_grpo = totals[0] / ne;
-      mm.ratio_dev = totals[1] / ne;
-      mm.max_ratio_dev = max_dev;
-      mm.clip_fraction = totals[2] / ne;
-      mm.outside_fraction = totals[8] / ne;
-      mm.approx_kl = totals[3] / ne;
-      mm.loss_kl = totals[4] / ne;
-      mm.loss_sft = n_items_global > 0 ? totals[5] / static_cast<double>(n_items_global) : 0.0;
-      mm.lambda = layertuning ? c.lambda : 0.0;
-      mm.loss = mm.loss_grpo + mm.lambda * mm.loss_sft + c.kl_weight * mm.loss_kl;
-
       // An optimizer step every grad_accum minibatches and at the end of the update.
       const bool boundary = (global_m + 1) % c.grad_accum == 0 || global_m + 1 == result.minibatches_total;
       if (boundary) {
-        const auto norms = grads.finish(comm);  // the total into .grad, summed over ranks
-        mm.grad_norm = opt.clip_grad_norm(c.grad_clip);
-        mm.grad_norm_grpo = norms.norm[kGrpo];
-        mm.grad_norm_sft = norms.norm[kSft];
-        mm.grad_norm_kl = norms.norm[kKl];
-        mm.grad_share_grpo = norms.share[kGrpo];
-        mm.grad_share_sft = norms.share[kSft];
-        mm.grad_share_kl = norms.share[kKl];
-        opt.step();
-        opt.zero_grad();
-        grads.reset();
+        optimizer_step(grads, opt, comm, c, mm);
         ++step;
       }
       mm.step = step;

@@ -27,8 +27,22 @@ struct RlInput {
   const format::Trajectory* trajectory = nullptr;
 };
 
+/// GRPO alone, or LayerTuning-RL: GRPO plus the weighted supervised term.
+enum class RlObjective { grpo, layertuning };
+/// What LayerTuning's supervised term regresses: the best leaf at every layer, the stored
+/// velocities on its path, or a data set's pairs.
+enum class SftTarget { best_leaf, velocity, dataset };
+/// The best-leaf target's velocity: the conditional one, or the one under the rollout's guidance.
+enum class SftVelocity { conditional, guided };
+/// lambda_j across iterations.
+enum class LambdaSchedule { constant, linear, cosine };
+
+/// The names files and messages use ("layertuning", "best-leaf", ...).
+const char* objective_name(RlObjective o);
+const char* sft_target_name(SftTarget t);
+
 struct RlConfig {
-  std::string objective = "layertuning";  ///< grpo | layertuning
+  RlObjective objective = RlObjective::layertuning;
   std::int64_t minibatch = 64;            ///< edges per minibatch, over all ranks together
   std::int64_t epochs = 1;                ///< passes over the edges
   std::int64_t grad_accum = 1;            ///< minibatches per optimizer step
@@ -38,7 +52,7 @@ struct RlConfig {
   double clip_low = 1e-4, clip_high = 1e-4;  ///< e_low, e_high
   double eta = 0.5;                       ///< reward-conditioned clipping; 0 = fixed bounds
   double lambda = 0.1;                    ///< LayerTuning weight of this iteration (see lambda_at)
-  std::string sft_target = "best-leaf";   ///< best-leaf | velocity | dataset
+  SftTarget sft_target = SftTarget::best_leaf;
   std::vector<double> layer_weights;      ///< w_k per tree layer; empty = all 1
   bool advantage_weighting = true;        ///< weight the SFT term by the best leaf's normalised advantage
   std::int64_t sft_batch = 8;             ///< dataset target: pairs per minibatch
@@ -48,15 +62,14 @@ struct RlConfig {
   bool train_uncond = false;
   /// Best-leaf target: regress the conditional velocity (as ALGORITHM.md writes it) or the
   /// velocity under the rollout's guidance, the one the best leaf was sampled with.
-  std::string sft_velocity = "conditional";  ///< conditional | guided
+  SftVelocity sft_velocity = SftVelocity::conditional;
   std::int64_t max_rows = 256;            ///< model rows per forward pass
   std::uint64_t seed = 0;
   std::int64_t iteration = 0;             ///< j: keys the edge order and the SFT noise
 };
 
 /// lambda_j: constant lambda0, linear decay to 0 over `iterations`, or cosine decay over them.
-/// \throws std::invalid_argument on an unknown schedule
-double lambda_at(const std::string& schedule, double lambda0, std::int64_t iterations, std::int64_t iteration);
+double lambda_at(LambdaSchedule schedule, double lambda0, std::int64_t iterations, std::int64_t iteration);
 
 /// GRPO's clipped surrogate per edge: max(-A rho, -A clip(rho, 1 - e_low g, 1 + e_high g)) with
 /// rho = exp(log_prob - old_log_prob) and g = clamp(exp(eta A), 0.5, 2).

@@ -31,7 +31,8 @@ Optimizer::Optimizer(std::vector<std::pair<std::string, torch::Tensor>> params, 
     has_masters_ = true;
   }
   adamw_ = std::make_unique<torch::optim::AdamW>(
-      optimized_, torch::optim::AdamWOptions(s.lr).betas(std::make_tuple(s.beta1, s.beta2)).weight_decay(s.weight_decay).eps(1e-8));
+      optimized_,
+      torch::optim::AdamWOptions(s.lr).betas(std::make_tuple(s.beta1, s.beta2)).weight_decay(s.weight_decay).eps(1e-8));
   for (std::size_t i = 0; i < params_.size(); ++i) {  // resume: the exact moments and step counts
     const auto& name = params_[i].first;
     const auto& p = optimized_[i];
@@ -71,7 +72,8 @@ void Optimizer::step() {
   }
   for (std::size_t i = 0; i < tensors_.size(); ++i)
     if (optimized_[i].unsafeGetTensorImpl() != tensors_[i].unsafeGetTensorImpl())
-      optimized_[i].mutable_grad() = tensors_[i].grad().defined() ? tensors_[i].grad().to(torch::kFloat) : torch::Tensor();
+      optimized_[i].mutable_grad() =
+          tensors_[i].grad().defined() ? tensors_[i].grad().to(torch::kFloat) : torch::Tensor();
   adamw_->step();
   torch::NoGradGuard no_grad;
   for (std::size_t i = 0; i < tensors_.size(); ++i)
@@ -84,7 +86,8 @@ OptimizerState Optimizer::state(std::int64_t steps_done) const {
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const auto& name = params_[i].first;
     const auto& p = optimized_[i];
-    if (p.unsafeGetTensorImpl() != params_[i].second.unsafeGetTensorImpl()) out.tensors["optimizer." + name + ".master"] = p;
+    if (p.unsafeGetTensorImpl() != params_[i].second.unsafeGetTensorImpl())
+      out.tensors["optimizer." + name + ".master"] = p;
     auto it = adamw_->state().find(state_key(p));
     if (it == adamw_->state().end()) continue;
     const auto& ps = static_cast<const torch::optim::AdamWParamState&>(*it->second);

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 #include "core/rng.hpp"
 
 namespace treerpo::training {
@@ -48,8 +49,11 @@ double learning_rate(const SftConfig& c, std::int64_t step) {
   if (c.warmup > 0 && step < c.warmup) return c.lr * static_cast<double>(step + 1) / static_cast<double>(c.warmup);
   const double span = static_cast<double>(std::max<std::int64_t>(1, c.steps - c.warmup));
   const double t = std::clamp(static_cast<double>(step - c.warmup) / span, 0.0, 1.0);
-  if (c.schedule == "linear") return c.lr * (1.0 - t);
-  if (c.schedule == "cosine") return c.lr * 0.5 * (1.0 + std::cos(M_PI * t));
+  switch (c.schedule) {
+    case LrSchedule::linear: return c.lr * (1.0 - t);
+    case LrSchedule::cosine: return c.lr * 0.5 * (1.0 + std::cos(M_PI * t));
+    case LrSchedule::constant: break;
+  }
   return c.lr;
 }
 
@@ -76,8 +80,7 @@ OptimizerState train_sft(model::Policy& policy, const SftConfig& c, const format
   const auto shape = policy.latent_shape();
   if (shape != std::vector<std::int64_t>{3, H, W})
     throw DataError("the data set's images are " + std::to_string(H) + "x" + std::to_string(W) +
-                    " RGB but the policy's latents are [" + std::to_string(shape[0]) + ", " + std::to_string(shape[1]) +
-                    ", " + std::to_string(shape[2]) + "]");
+                    " RGB but the policy's latents are " + shape_text(shape));
   const auto x0_all = images_to_latents(images);  // the built-in model works in pixel space
   const auto cond_all = model::conditioning_for(policy, prompts, 0, static_cast<std::size_t>(N), "data set");
   const auto null_one = policy.null_conditioning(1, cond_all.slice(0, 1));
@@ -118,12 +121,12 @@ OptimizerState train_sft(model::Policy& policy, const SftConfig& c, const format
         const std::int64_t i = cached.second[static_cast<std::size_t>(d % N)];
         idx.push_back(i);
         rng::NormalStream r(rng::derive_key(c.seed, rng::Domain::sft_noise, {static_cast<std::uint64_t>(d)}));
-        const double u = static_cast<double>(r.next_u64() >> 11) * 0x1.0p-53;
-        const double s = c.timestep_sampling == "logit-normal" ? 1.0 / (1.0 + std::exp(-r.next())) : u;
+        const double u = r.next_uniform();
+        const double s = c.timestep_sampling == TimestepSampling::logit_normal ? 1.0 / (1.0 + std::exp(-r.next())) : u;
         sigma[j] = static_cast<float>(s);
-        const bool drop = static_cast<double>(r.next_u64() >> 11) * 0x1.0p-53 < c.cond_dropout;
+        const bool drop = r.next_uniform() < c.cond_dropout;
         conds.push_back(drop ? null_one : cond_all.slice(i, i + 1));
-        for (std::int64_t e = 0; e < 3 * H * W; ++e) np[j * 3 * H * W + e] = static_cast<float>(r.next());
+        r.fill(np + j * 3 * H * W, 3 * H * W);
       }
       const auto x0 = x0_all.index_select(0, torch::tensor(idx));
       const auto loss = flow_matching_loss(policy, x0, noise, sigma, model::Conditioning::cat(conds)) /

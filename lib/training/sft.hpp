@@ -16,19 +16,24 @@
 
 namespace treerpo::training {
 
+/// The learning rate after warmup: constant, or decaying linearly or as a cosine to 0.
+enum class LrSchedule { constant, linear, cosine };
+/// How the noise level of a training pair is drawn: uniform in [0, 1), or logit-normal (SD3).
+enum class TimestepSampling { uniform, logit_normal };
+
 struct SftConfig {
   std::int64_t steps = 1000;           ///< length of the schedule (optimizer steps)
   std::int64_t until = -1;             ///< stop after this step (-1 = steps); for staged runs
   std::int64_t batch_size = 32;        ///< samples per micro-batch
   std::int64_t grad_accum = 1;         ///< micro-batches per optimizer step
   double lr = 1e-4;
-  std::string schedule = "cosine";     ///< constant | linear | cosine (after warmup)
+  LrSchedule schedule = LrSchedule::cosine;
   std::int64_t warmup = 0;
   double weight_decay = 1e-4;
   double beta1 = 0.9, beta2 = 0.999;
   double grad_clip = 1.0;              ///< max global grad norm; 0 = off
   double cond_dropout = 0.1;           ///< probability of the null prompt (for CFG)
-  std::string timestep_sampling = "uniform";  ///< uniform | logit-normal
+  TimestepSampling timestep_sampling = TimestepSampling::uniform;
   double ema_decay = 0;                ///< decay of the weights' moving average; 0 = none kept
   std::uint64_t seed = 0;
 };

@@ -70,7 +70,7 @@ void BM_Update(benchmark::State& state) {
   auto sampler = fresh_base();
   const auto t = scored_tree(*sampler, guidance);
   training::RlConfig c;
-  c.objective = layertuning ? "layertuning" : "grpo";
+  c.objective = layertuning ? training::RlObjective::layertuning : training::RlObjective::grpo;
   c.minibatch = minibatch;
   training::Communicator single(training::LaunchInfo{}, std::chrono::seconds(1));
   double update_seconds = 1e300, replay_seconds = 1e300;

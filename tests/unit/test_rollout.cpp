@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/rng.hpp"
+#include "flow/noise.hpp"
 #include "flow/schedule.hpp"
 #include "model/builtin_dit.hpp"
 #include "rollout/tree_sampler.hpp"
@@ -91,7 +92,7 @@ TEST(Rollout, BranchingOneIsTheStepByStepPathOfOneTrajectory) {
   torch::NoGradGuard ng;
   const auto cond = p.encode({"two blue squares"});
   auto key = root_key(11, 0, 7, 0);
-  auto x = keyed_normal(key, {3, 16, 16}).unsqueeze(0);
+  auto x = flow::keyed_normal(key, {3, 16, 16}).unsqueeze(0);
   auto vel = [&](const torch::Tensor& xs, std::size_t i) {
     const auto both = p.velocity(torch::cat({xs, xs}), torch::full({2}, c.sigmas[i], torch::kFloat),
                                  model::Conditioning::cat({cond, p.null_conditioning(1, cond)}));
@@ -104,7 +105,7 @@ TEST(Rollout, BranchingOneIsTheStepByStepPathOfOneTrajectory) {
     const auto i = 2 + k;
     key = rng::child_key(key, 0);
     const auto step = flow::sde_step(c.kernel, x, vel(x, i), at(i), c.noise_levels[k],
-                                     keyed_normal(key, {3, 16, 16}).unsqueeze(0), c.reduction);
+                                     flow::keyed_normal(key, {3, 16, 16}).unsqueeze(0), c.reduction);
     x = step.next;
     EXPECT_LT((rows(t.nodes.latent)[static_cast<std::int64_t>(k + 1)] - x[0]).abs().max().item<double>(), 1e-5);
     EXPECT_NEAR(t.nodes.log_prob[k + 1], step.log_prob.item<double>(), 1e-4);
@@ -226,13 +227,13 @@ TEST(Rollout, WindowRulesAndDynamicNoise) {
   EXPECT_EQ(window_start(w, 5 * 25, 10, 4, 1), 5);      // last start with l + d <= T - 1
   EXPECT_EQ(window_start(w, 6 * 25, 10, 4, 1), 0);      // rolled back (issue 15: was 6, ending on sigma = 0)
   EXPECT_EQ(window_start(w, 7 * 25, 10, 4, 1), 1);
-  w.overflow = "clamp";
+  w.overflow = WindowOverflow::clamp;
   EXPECT_EQ(window_start(w, 70 * 25, 10, 4, 1), 5);
-  w = WindowSchedule{"progressive", 1, 2, 1, "rollback"};
+  w = WindowSchedule{WindowRule::progressive, 1, 2, 1, WindowOverflow::rollback};
   EXPECT_EQ(window_start(w, 3, 10, 4, 1), 1);  // starts 1, 3, 5: positions cycle
-  w.rule = "fixed";
+  w.rule = WindowRule::fixed;
   EXPECT_EQ(window_start(w, 99, 10, 4, 1), 1);
-  w.rule = "random";
+  w.rule = WindowRule::random;
   std::set<std::int64_t> seen;
   for (int j = 0; j < 50; ++j) {
     const auto l = window_start(w, j, 10, 4, 1);
@@ -241,20 +242,20 @@ TEST(Rollout, WindowRulesAndDynamicNoise) {
     seen.insert(l);
   }
   EXPECT_EQ(seen.size(), 3u);
-  EXPECT_THROW(window_start(WindowSchedule{"progressive", 8, 1, 1, "rollback"}, 0, 10, 4, 1), std::invalid_argument);
+  EXPECT_THROW(window_start(WindowSchedule{WindowRule::progressive, 8, 1, 1, WindowOverflow::rollback}, 0, 10, 4, 1), std::invalid_argument);
   // Issue 15: no rule and no overflow rule ever puts a window step on the last step.
-  for (const std::string rule : {"progressive", "fixed", "random"})
-    for (const std::string overflow : {"rollback", "clamp"})
+  for (const auto rule : {WindowRule::progressive, WindowRule::fixed, WindowRule::random})
+    for (const auto overflow : {WindowOverflow::rollback, WindowOverflow::clamp})
       for (std::int64_t l0 = 0; l0 <= 5; ++l0)
         for (std::int64_t stride = 1; stride <= 3; ++stride)
           for (std::int64_t j = 0; j < 400; j += 7) {
             const auto l = window_start(WindowSchedule{rule, l0, stride, 25, overflow}, j, 10, 4, 9);
-            ASSERT_LE(l + 4, 10 - 1) << rule << " " << overflow << " l0 " << l0 << " j " << j;
+            ASSERT_LE(l + 4, 10 - 1) << window_rule_name(rule) << " " << window_overflow_name(overflow) << " l0 " << l0 << " j " << j;
             ASSERT_GE(l, l0);
           }
   // A window that would end on the last step does not fit at all.
-  EXPECT_THROW(window_start(WindowSchedule{"fixed", 6, 1, 25, "rollback"}, 0, 10, 4, 1), std::invalid_argument);
-  EXPECT_THROW(window_start(WindowSchedule{"progressive", 0, 1, 25, "clamp"}, 0, 4, 4, 1), std::invalid_argument);
+  EXPECT_THROW(window_start(WindowSchedule{WindowRule::fixed, 6, 1, 25, WindowOverflow::rollback}, 0, 10, 4, 1), std::invalid_argument);
+  EXPECT_THROW(window_start(WindowSchedule{WindowRule::progressive, 0, 1, 25, WindowOverflow::clamp}, 0, 4, 4, 1), std::invalid_argument);
   const auto a = dynamic_noise(0.7, 0.5, 4);
   ASSERT_EQ(a.size(), 4u);
   EXPECT_DOUBLE_EQ(a[0], 0.7);
@@ -279,7 +280,7 @@ TEST(Rollout, StoredTrunkStatesPrecedeTheSameTree) {
   EXPECT_EQ(full.nodes.step[2], 2);
   EXPECT_EQ(full.nodes.kind[1], format::NodeKind::trunk);
   const auto root = rows(full.nodes.latent)[0];
-  EXPECT_TRUE(torch::equal(root, keyed_normal(root_key(11, 0, 10, 0), {3, 16, 16})));  // the initial noise
+  EXPECT_TRUE(torch::equal(root, flow::keyed_normal(root_key(11, 0, 10, 0), {3, 16, 16})));  // the initial noise
   // Everything from the window's root on is the tree sampled without storing the trunk.
   std::vector<std::int64_t> kept;
   for (std::int64_t n = 0; n < static_cast<std::int64_t>(full.nodes.size()); ++n)

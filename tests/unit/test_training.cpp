@@ -137,12 +137,11 @@ TEST(Training, EtaZeroIsFixedClipping) {
 }
 
 TEST(Training, LambdaSchedules) {
-  EXPECT_DOUBLE_EQ(lambda_at("constant", 0.1, 100, 70), 0.1);
-  EXPECT_DOUBLE_EQ(lambda_at("linear", 0.1, 100, 0), 0.1);
-  EXPECT_NEAR(lambda_at("linear", 0.1, 100, 25), 0.075, 1e-15);
-  EXPECT_DOUBLE_EQ(lambda_at("linear", 0.1, 100, 150), 0.0);
-  EXPECT_NEAR(lambda_at("cosine", 0.1, 100, 50), 0.05, 1e-15);
-  EXPECT_THROW(lambda_at("step", 0.1, 100, 1), std::invalid_argument);
+  EXPECT_DOUBLE_EQ(lambda_at(LambdaSchedule::constant, 0.1, 100, 70), 0.1);
+  EXPECT_DOUBLE_EQ(lambda_at(LambdaSchedule::linear, 0.1, 100, 0), 0.1);
+  EXPECT_NEAR(lambda_at(LambdaSchedule::linear, 0.1, 100, 25), 0.075, 1e-15);
+  EXPECT_DOUBLE_EQ(lambda_at(LambdaSchedule::linear, 0.1, 100, 150), 0.0);
+  EXPECT_NEAR(lambda_at(LambdaSchedule::cosine, 0.1, 100, 50), 0.05, 1e-15);
 }
 
 TEST(Training, FreshRolloutReplaysWithRatioOneAndNothingClipped) {
@@ -174,12 +173,12 @@ TEST(Training, LambdaZeroIsPlainGrpo) {
   c.minibatch = 8;
   c.lambda = 0;
   train(a, t, c);
-  c.objective = "grpo";
+  c.objective = RlObjective::grpo;
   train(b, t, c);
   EXPECT_EQ(max_difference(weights(a), weights(b)), 0.0);
   // And lambda > 0 changes the result.
   auto d = tiny_policy();
-  c.objective = "layertuning";
+  c.objective = RlObjective::layertuning;
   c.lambda = 0.5;
   train(d, t, c);
   EXPECT_GT(max_difference(weights(a), weights(d)), 0.0);
@@ -220,7 +219,7 @@ TEST(Training, RefusesFilesWithoutAdvantagesAndOtherShapes) {
   other.rollout.latent_shape = {3, 8, 8};
   EXPECT_THROW(train(p, other, c), DataError);
   auto velocity = t;  // the velocity target needs stored velocities
-  c.sft_target = "velocity";
+  c.sft_target = SftTarget::velocity;
   EXPECT_THROW(train(p, velocity, c), DataError);
 }
 
@@ -395,7 +394,7 @@ TEST(Training, EachLossTermsGradientNormAndShareAreReported) {
     EXPECT_GE(m.grad_norm, std::fabs(m.grad_norm_grpo - m.grad_norm_sft) * (1 - 1e-5));
   }
   // GRPO alone: its norm is the total's, its share 1.
-  c.objective = "grpo";
+  c.objective = RlObjective::grpo;
   seen.clear();
   train(q, t, c, {}, 0, &seen);
   for (const auto& m : seen) {
