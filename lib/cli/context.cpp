@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "runtime/runtime.hpp"
 #include "core/git_revision.hpp"
 #include "treerpo/build_info.hpp"
@@ -46,6 +48,13 @@ std::optional<Shard> shard_from_slurm() {
   return parse_shard(std::to_string(std::atol(id) - first) + "/" + count,
                      "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT");
 }
+
+void Context::adopt_seed(std::uint64_t from_input, const std::string& source) {
+  seed = from_input;
+  log::info("seed: " + std::to_string(seed) + " (" + source + ")");
+}
+
+std::uint64_t random_seed() { return (std::uint64_t(std::random_device{}()) << 32) ^ std::random_device{}(); }
 
 std::string Context::provenance_record(const std::vector<InputRecord>& inputs, const std::string& timings_json) const {
   nlohmann::ordered_json r;

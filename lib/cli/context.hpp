@@ -43,6 +43,13 @@ class Given {
   std::set<std::string> names_;
 };
 
+/// Where a tool's seed comes from when --seed is absent.
+enum class SeedRule {
+  random,  ///< drawn at random (and recorded): sampling new data
+  zero,    ///< 0: results comparable across runs (evaluation, the denoising probe)
+  input,   ///< from what the tool reads (a checkpoint, the rollout): the tool calls adopt_seed
+};
+
 struct Context {
   std::string tool;                     ///< program name, e.g. "treerpo-merge"
   std::vector<std::string> argv;
@@ -55,17 +62,24 @@ struct Context {
   unsigned threads = 1;                 ///< resolved thread budget
   std::uint64_t seed = 0;               ///< resolved master seed
   bool seed_given = false;
+  SeedRule seed_rule = SeedRule::random;
   Given given;                          ///< options the user set
   std::string device = "cpu";           ///< resolved device
   Shard shard;
   /// Health warnings of this run ("check: message"), recorded in its provenance as "health".
   std::vector<std::string> health;
 
+  /// Takes the seed of the tool's input (SeedRule::input, no --seed) and logs it, once.
+  void adopt_seed(std::uint64_t from_input, const std::string& source);
+
   /// JSON provenance record of this stage (tool, version, git, argv, options, seed, threads,
   /// device, libraries, inputs, time, wall-clock timings in seconds). With SOURCE_DATE_EPOCH
   /// set, time comes from it and timings are left empty, so reruns are byte-identical.
   std::string provenance_record(const std::vector<InputRecord>& inputs, const std::string& timings_json = "{}") const;
 };
+
+/// A seed drawn at random (std::random_device).
+std::uint64_t random_seed();
 
 /// Refuses --json when the data itself goes to stdout: stdout carries one stream only.
 /// \throws UsageError

@@ -92,11 +92,19 @@ Context make_context(const ToolSpec& spec, const CommonValues& v, CLI::App& app,
                std::to_string(plan.torch) + ")");
   }
   if (spec.common.seed) {
+    // Resolved once, here; a tool whose seed comes from its input takes it with adopt_seed.
     ctx.seed_given = v.seed.has_value();
-    ctx.seed = v.seed ? *v.seed : (std::uint64_t(std::random_device{}()) << 32) ^ std::random_device{}();
-    log::info("seed: " + std::to_string(ctx.seed));
+    ctx.seed_rule = spec.seed_rule ? spec.seed_rule(app) : SeedRule::random;
+    if (v.seed) ctx.seed = *v.seed;
+    else if (ctx.seed_rule == SeedRule::random) ctx.seed = random_seed();
+    else ctx.seed = 0;
+    if (v.seed || ctx.seed_rule != SeedRule::input) log::info("seed: " + std::to_string(ctx.seed));
   }
-  if (spec.common.device) ctx.device = runtime::resolve_device(v.device);
+  if (spec.common.device) {
+    ctx.device = runtime::resolve_device(v.device);
+    if (spec.device_rule) ctx.device = spec.device_rule(ctx.device);
+    log::debug("device: " + ctx.device);
+  }
   if (spec.common.shard) {
     if (!v.shard.empty()) ctx.shard = parse_shard(v.shard, "--shard");
     else if (auto s = shard_from_slurm()) ctx.shard = *s;

@@ -31,6 +31,12 @@ struct ToolSpec {
   std::string footer;       ///< examples / pointers shown at the end of --help
   CommonSet common;
   std::function<std::function<int(Context&)>(CLI::App&, std::string& output)> setup;
+  /// Where the seed comes from without --seed (tools with common.seed); may depend on the
+  /// parsed command line (a subcommand). Unset: drawn at random.
+  std::function<SeedRule(const CLI::App&)> seed_rule;
+  /// Turns the resolved --device into this process's device (e.g. one GPU per local rank of a
+  /// distributed launch). Unset: as resolved.
+  std::function<std::string(const std::string& device)> device_rule;
 };
 
 /// A tool from its four named parts: the options struct `Options`, the function that binds

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/error.hpp"
@@ -148,8 +149,35 @@ Prompts read_prompts(hid_t file, const std::string& name) {
 }
 
 namespace {
+// The seed and guidance of /rollout: typed attributes since 1.3; before, the seed as a decimal
+// string and the guidance inside the settings JSON (1 where absent: no guidance).
+void read_seed_and_guidance(hid_t group, const std::string& name, std::int64_t minor, RolloutConfig& r) {
+  const std::string w = "/rollout";
+  if (minor >= 3) {
+    const auto seed = h5::attr_uint64s(group, "seed", name + ": " + w);
+    if (!seed || seed->size() != 1) throw DataError(name + ": /rollout attribute seed: expected one uint64");
+    r.seed = seed->front();
+    const auto guidance = require_attr_doubles(group, name, w, "guidance");
+    if (guidance.size() != 1 || !std::isfinite(guidance[0]) || guidance[0] < 0)
+      throw DataError(name + ": /rollout attribute guidance: expected one finite number >= 0");
+    r.guidance = guidance[0];
+    return;
+  }
+  const std::string seed = require_attr_string(group, name, w, "seed");
+  try {
+    std::size_t used = 0;
+    if (seed.empty() || seed.find_first_not_of("0123456789") != std::string::npos) throw std::invalid_argument(seed);
+    r.seed = std::stoull(seed, &used);
+  } catch (const std::exception&) {
+    throw DataError(name + ": /rollout attribute seed: '" + seed + "' is not an unsigned 64-bit decimal");
+  }
+  const auto settings = nlohmann::json::parse(r.settings, nullptr, false);
+  if (settings.is_object() && settings.contains("guidance") && settings["guidance"].is_number())
+    r.guidance = settings["guidance"].get<double>();
+}
+
 // /rollout: the sampler's settings. It fixes the latent shape every array is checked against.
-RolloutConfig read_rollout(hid_t file, const std::string& name) {
+RolloutConfig read_rollout(hid_t file, const std::string& name, std::int64_t minor) {
   RolloutConfig r;
   Handle g = require_group(file, name, "/rollout");
   const std::string w = "/rollout";
@@ -164,7 +192,6 @@ RolloutConfig read_rollout(hid_t file, const std::string& name) {
   r.window_start = scalar(require_attr_ints(g.get(), name, w, "window_start"), name, w + " window_start");
   r.noise_levels = require_attr_doubles(g.get(), name, w, "noise_levels");
   r.iteration = scalar(require_attr_ints(g.get(), name, w, "iteration"), name, w + " iteration");
-  r.seed = require_attr_string(g.get(), name, w, "seed");
   r.model_digest = require_attr_string(g.get(), name, w, "model_digest");
   r.timestep_convention = require_attr_string(g.get(), name, w, "timestep_convention");
   const std::string dtype = require_attr_string(g.get(), name, w, "latent_dtype");
@@ -173,6 +200,7 @@ RolloutConfig read_rollout(hid_t file, const std::string& name) {
   r.latent_dtype = dtype == "float16" ? LatentDtype::float16 : LatentDtype::float32;
   r.latent_shape = require_attr_ints(g.get(), name, w, "latent_shape");
   r.settings = h5::attr_string(g.get(), "settings", name).value_or("{}");
+  read_seed_and_guidance(g.get(), name, minor, r);
   r.sigmas = read_vector<double>(file, name, "/rollout/sigmas", Type::f64, "float64", r.steps + 1);
   return r;
 }
@@ -254,7 +282,7 @@ Leaves read_leaves(hid_t file, const std::string& name, const RolloutConfig& r) 
 Trajectory read_trajectory(hid_t file, const std::string& name) {
   Trajectory t;
   t.format_minor = check_format(file, name);
-  t.rollout = read_rollout(file, name);
+  t.rollout = read_rollout(file, name, t.format_minor);
   t.prompts = read_prompts(file, name);
   const auto P = static_cast<std::int64_t>(t.prompts.text.size());
   t.nodes = read_nodes(file, name, t.rollout.latent_shape, latent_dtype_name(t.rollout.latent_dtype));
@@ -347,7 +375,8 @@ TrajectoryWriter::TrajectoryWriter(hid_t file, const Trajectory& header, const T
     h5::set_attr(g.get(), "window_start", std::vector<std::int64_t>{r.window_start});
     h5::set_attr(g.get(), "noise_levels", r.noise_levels);
     h5::set_attr(g.get(), "iteration", std::vector<std::int64_t>{r.iteration});
-    h5::set_attr(g.get(), "seed", r.seed);
+    h5::set_attr(g.get(), "seed", std::vector<std::uint64_t>{r.seed});
+    h5::set_attr(g.get(), "guidance", std::vector<double>{r.guidance});
     h5::set_attr(g.get(), "model_digest", r.model_digest);
     h5::set_attr(g.get(), "timestep_convention", r.timestep_convention);
     h5::set_attr(g.get(), "latent_dtype", std::string(latent_dtype_name(r.latent_dtype)));

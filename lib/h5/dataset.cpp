@@ -390,6 +390,12 @@ void set_attr(hid_t obj, const std::string& name, const std::vector<double>& val
   write_attr(obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, space.get(), values.data());
 }
 
+void set_attr(hid_t obj, const std::string& name, const std::vector<std::uint64_t>& values) {
+  hsize_t n = values.size();
+  Handle space = check(H5Screate_simple(1, &n, nullptr), ExitCode::software, "H5Screate_simple");
+  write_attr(obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, space.get(), values.data());
+}
+
 bool has_attr(hid_t obj, const std::string& name) { return H5Aexists(obj, name.c_str()) > 0; }
 
 std::optional<std::string> attr_string(hid_t obj, const std::string& name, const std::string& what) {
@@ -422,6 +428,19 @@ std::optional<std::vector<std::int64_t>> attr_ints(hid_t obj, const std::string&
   std::vector<std::int64_t> out(attr_points(attr.get()));
   if (!out.empty())
     check_status(H5Aread(attr.get(), H5T_NATIVE_INT64, out.data()), ExitCode::data, what + ": attribute " + name);
+  return out;
+}
+
+std::optional<std::vector<std::uint64_t>> attr_uint64s(hid_t obj, const std::string& name, const std::string& what) {
+  if (!has_attr(obj, name)) return std::nullopt;
+  Handle attr = open_attr(obj, name, what);
+  Handle type = check(H5Aget_type(attr.get()), ExitCode::data, what);
+  if (H5Tget_class(type.get()) != H5T_INTEGER || H5Tget_sign(type.get()) != H5T_SGN_NONE ||
+      H5Tget_size(type.get()) != 8)
+    throw DataError(what + ": attribute " + name + ": expected uint64, found " + dtype_of(type.get()));
+  std::vector<std::uint64_t> out(attr_points(attr.get()));
+  if (!out.empty())
+    check_status(H5Aread(attr.get(), H5T_NATIVE_UINT64, out.data()), ExitCode::data, what + ": attribute " + name);
   return out;
 }
 

@@ -65,10 +65,13 @@ std::vector<std::string> enum_labels(hid_t loc, const std::string& path, const s
 void set_attr(hid_t obj, const std::string& name, const std::string& value);
 void set_attr(hid_t obj, const std::string& name, const std::vector<std::int64_t>& values);
 void set_attr(hid_t obj, const std::string& name, const std::vector<double>& values);
+void set_attr(hid_t obj, const std::string& name, const std::vector<std::uint64_t>& values);
 bool has_attr(hid_t obj, const std::string& name);
 std::optional<std::string> attr_string(hid_t obj, const std::string& name, const std::string& what);
 std::optional<std::vector<std::int64_t>> attr_ints(hid_t obj, const std::string& name, const std::string& what);
 std::optional<std::vector<double>> attr_doubles(hid_t obj, const std::string& name, const std::string& what);
+/// An unsigned 64-bit integer attribute (uint64 in the file: a signed one is refused).
+std::optional<std::vector<std::uint64_t>> attr_uint64s(hid_t obj, const std::string& name, const std::string& what);
 std::vector<std::string> attr_names(hid_t obj);
 
 /// Copies an object (group or dataset, recursively) from one file to another.

@@ -430,9 +430,8 @@ void add_evaluate_options(CLI::App& app, EvaluateOptions& o) {
 void validate(const EvaluateOptions&, const cli::Given&) {}  // each option stands alone
 
 int run_evaluate(const EvaluateOptions& o, cli::Context& ctx, const std::string&) {
-  // Evaluation is comparable across runs only on fixed seeds: without --seed, seed 0.
   auto sampler = o.sampler;
-  sampler.seed = ctx.seed_given ? ctx.seed : 0;
+  sampler.seed = ctx.seed;
   const auto t_start = std::chrono::steady_clock::now();
   const auto plan = plan_items(o);
   const auto runs = sample_runs(o, sampler, ctx, plan);
@@ -465,6 +464,8 @@ cli::ToolSpec evaluate_spec() {
   spec.footer = "Example: evaluate --policy base.safetensors --prompts heldout.txt --compare tuned.safetensors "
                 "--grid grid.png; see evaluate(1).";
   spec.common.force = spec.common.seed = spec.common.threads = spec.common.device = spec.common.progress = true;
+  // Evaluation is comparable across runs only on fixed seeds: without --seed, seed 0.
+  spec.seed_rule = [](const CLI::App&) { return cli::SeedRule::zero; };
   return cli::make_tool<EvaluateOptions>(spec, add_evaluate_options, validate, run_evaluate);
 }
 

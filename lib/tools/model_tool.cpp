@@ -36,7 +36,7 @@ int run_probe(model::Policy& policy, const ModelOptions& o, const cli::Context& 
             .permute({2, 0, 1}).to(torch::kFloat).div(127.5).sub(1.0);
   }
   const auto r =
-      evaluation::denoising_probe(policy, renders, policy.encode(texts), o.probe_sigmas, ctx.seed_given ? ctx.seed : 0);
+      evaluation::denoising_probe(policy, renders, policy.encode(texts), o.probe_sigmas, ctx.seed);
   nlohmann::ordered_json j = nlohmann::ordered_json::array();
   for (std::size_t k = 0; k < r.sigmas.size(); ++k) j.push_back({{"sigma", r.sigmas[k]}, {"mse", r.mse[k]}});
   if (ctx.json) {
@@ -215,6 +215,10 @@ cli::ToolSpec model_spec() {
   spec.footer =
       "Example: treerpo-model init --seed 1 -o base.safetensors && treerpo-model info --policy base.safetensors";
   spec.common.output = spec.common.seed = true;
+  // init draws its weights at random; the probe's noise is fixed (seed 0) so that figures compare.
+  spec.seed_rule = [](const CLI::App& app) {
+    return app.got_subcommand("probe") ? cli::SeedRule::zero : cli::SeedRule::random;
+  };
   return cli::make_tool<ModelOptions>(spec, add_model_options, validate, run_model);
 }
 

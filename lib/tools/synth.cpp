@@ -54,7 +54,7 @@ format::RolloutConfig synthetic_rollout(const SynthOptions& o, std::uint64_t see
   r.branching = layer_branching(o);
   r.window_start = o.window_start;
   r.iteration = o.iteration;
-  r.seed = std::to_string(seed);
+  r.seed = seed;
   r.model_digest = "synthetic";
   r.latent_dtype = o.latent_dtype == "float16" ? format::LatentDtype::float16 : format::LatentDtype::float32;
   r.latent_shape = o.latent_shape;

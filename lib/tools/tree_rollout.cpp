@@ -133,7 +133,8 @@ format::RolloutConfig rollout_record(const RolloutOptions& o, const rollout::Sam
   r.window_start = config.window_start;
   r.noise_levels = config.noise_levels;
   r.iteration = o.iteration;
-  r.seed = std::to_string(seed);
+  r.seed = seed;
+  r.guidance = o.guidance;
   r.model_digest = policy.digest();
   r.timestep_convention = policy.timestep_convention();
   r.latent_dtype = config.storage ? format::LatentDtype::float16 : format::LatentDtype::float32;

@@ -408,12 +408,12 @@ training::RlConfig resolve_rl_config(const UpdateOptions& o, cli::Context& ctx, 
     if (o.iteration >= 0 && o.iteration != resume.iteration)
       throw UsageError(o.policy.path + ": the checkpoint stopped mid-update at iteration " +
                        std::to_string(resume.iteration) + "; resume with that --iteration (or none)");
-    ctx.seed = resume.seed;
+    if (!ctx.seed_given) ctx.adopt_seed(resume.seed, "the checkpoint, stopped mid-update");
     iteration = resume.iteration;
   } else if (!ctx.seed_given) {
     // Without --seed the rollout's seed keys the minibatch order: a loop run with one seed is
     // reproducible end to end.
-    ctx.seed = std::stoull(first.rollout.seed);
+    ctx.adopt_seed(first.rollout.seed, "the rollout");
   }
   c.seed = ctx.seed;
   c.iteration = iteration >= 0 ? iteration : first.rollout.iteration;
@@ -479,8 +479,6 @@ nlohmann::ordered_json update_summary(const training::RlConfig& c, const trainin
 // The RL update of trajectory files.
 int run_rl(const UpdateOptions& o, cli::Context& ctx, const std::string& output, Inputs& in) {
   const auto launch = training::launch_from_environment();
-  if (launch.world > 1 && ctx.device.rfind("cuda", 0) == 0 && ctx.device.find(':') == std::string::npos)
-    ctx.device = "cuda:" + std::to_string(launch.local_rank);  // one GPU per local rank
   const bool writer = launch.rank == 0;
   const auto& first = in.trajectories.front().trajectory;
   check_rl_options(o, rl_objective(o, first), ctx.given);
@@ -595,9 +593,11 @@ int run_sft(const UpdateOptions& o, cli::Context& ctx, const std::string& output
   const auto resume = read_resume_point(*policy, o.policy.path);
   if (resume.objective == "sft") {
     state = {resume.step, resume.tensors};
-    if (!ctx.seed_given) ctx.seed = resume.seed;
+    if (!ctx.seed_given) ctx.adopt_seed(resume.seed, "the checkpoint");
     if (!ctx.given("--ema")) cfg.ema_decay = resume.ema;
-    log::info("resuming SFT at step " + std::to_string(state.step) + " (seed " + std::to_string(ctx.seed) + ")");
+    log::info("resuming SFT at step " + std::to_string(state.step));
+  } else if (!ctx.seed_given) {
+    ctx.adopt_seed(cli::random_seed(), "drawn at random");
   }
   cfg.seed = ctx.seed;
   const auto data = concat_datasets(std::move(in.datasets), o.inputs);
@@ -749,6 +749,14 @@ cli::ToolSpec update_spec() {
   spec.summary = "Train a policy: GRPO / LayerTuning-RL on scored trajectory files, or SFT on data set files";
   spec.footer = "Example: update --policy base.safetensors iter0.adv.h5 -o iter1.safetensors; see update(1).";
   spec.common.output = spec.common.seed = spec.common.threads = spec.common.device = spec.common.progress = true;
+  // The seed of the checkpoint (a resumed run) or of the rollout (RL), else drawn at random.
+  spec.seed_rule = [](const CLI::App&) { return cli::SeedRule::input; };
+  spec.device_rule = [](const std::string& device) {
+    const auto launch = training::launch_from_environment();
+    if (launch.world > 1 && device.rfind("cuda", 0) == 0 && device.find(':') == std::string::npos)
+      return "cuda:" + std::to_string(launch.local_rank);  // one GPU per local rank
+    return device;
+  };
   return cli::make_tool<UpdateOptions>(spec, add_update_options, validate, run_update);
 }
 

@@ -342,9 +342,7 @@ std::vector<Prepared> prepare_inputs(model::Policy& policy, const std::vector<Rl
                       " differs from the policy's " + shape_text(shape));
     p.shape = shape;
     p.cond = model::conditioning_for(policy, t.prompts, 0, t.prompts.text.size(), in.name);
-    const auto settings = nlohmann::json::parse(t.rollout.settings, nullptr, false);
-    if (settings.is_object() && settings.contains("guidance") && settings["guidance"].is_number())
-      p.guidance = settings["guidance"].get<double>();
+    p.guidance = t.rollout.guidance;
     try {
       p.kernel = flow::parse_kernel(t.rollout.kernel);
       p.reduction = flow::parse_reduction(t.rollout.logprob_reduction);

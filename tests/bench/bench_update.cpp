@@ -50,6 +50,7 @@ format::Trajectory scored_tree(model::Policy& policy, double guidance) {
   t.rollout.noise_levels = c.noise_levels;
   t.rollout.latent_shape = {3, 32, 32};
   t.rollout.settings = "{\"guidance\": " + std::to_string(guidance) + "}";
+  t.rollout.guidance = guidance;
   format::Reward r;
   r.name = "random";
   rng::NormalStream s(rng::derive_key(1, rng::Domain::synthetic, {}));

@@ -15,6 +15,7 @@ jsonschema.validate(json.load(open('a.json')), json.load(open(sys.argv[1])))
 f = h5py.File('a.h5', 'r')
 r = f['rollout'].attrs
 assert r['mode'] == 'tree' and list(r['branching']) == [2, 2, 1] and r['window_start'] == 1
+assert int(r['seed'][0]) == 4 and float(r['guidance'][0]) == json.load(open('a.json'))['rollout']['settings']['guidance']
 # NFE = l + sum_k prod_{m<k} b_m + leaves (T - l - d) = 1 + (1 + 2 + 4) + 4 * 2 = 16
 assert list(f['statistics/nfe'][:]) == [16] * 5, f['statistics/nfe'][:]
 assert f['leaves/image'].shape == (20, 16, 16, 3) and f['nodes/latent'].shape == (5 * 11, 3, 16, 16)
@@ -83,7 +84,7 @@ d, s, e = f['nodes/depth'][:], f['nodes/step'][:], f['advantages/edge'][:]
 assert ((d == 0) & (s < 2)).sum() == 2 * 5 and np.isnan(e[d == 0]).all() and not np.isnan(e[d > 0]).any()
 " && pass || fail "--store-trunk"
 # --store-suffix: every leaf's ODE-suffix states (steps l+d+1 .. T-1) as /leaves/path, format
-# 1.1 (files are 1.2 since issue 15); kept by score, advantage and merge; the rest of the file is unchanged.
+# 1.1 (files are 1.3 since issue 16); kept by score, advantage and merge; the rest of the file is unchanged.
 tree-rollout "${base[@]}" --window-start 1 --threads 1 --store-suffix -o sx.h5 && score --reward brightness sx.h5 -q \
   | advantage -q -o sxa.h5 && pass || fail "--store-suffix"
 for s in 0 1; do tree-rollout "${base[@]}" --window-start 1 --threads 1 --store-suffix --shard $s/2 -o sx$s.h5 -q; done
@@ -93,7 +94,7 @@ import h5py, json, subprocess, sys, jsonschema, numpy as np
 a, x, m = h5py.File('a.h5', 'r'), h5py.File('sxa.h5', 'r'), h5py.File('sxm.h5', 'r')
 # T = 6, l = 1, d = 3: suffix steps 4 -> 5 -> 6, stored state at step 5 only.
 assert x['leaves/path'].shape == (20, 1, 3, 16, 16), x['leaves/path'].shape
-assert list(x.attrs['treerpo_format_version']) == [1, 2]
+assert list(x.attrs['treerpo_format_version']) == [1, 3]
 assert (x['leaves/latent'][:] == a['leaves/latent'][:]).all() and (x['nodes/latent'][:] == a['nodes/latent'][:]).all()
 assert np.abs(m['leaves/path'][:] - x['leaves/path'][:]).max() < 1e-4
 j = json.loads(subprocess.run(['treerpo-inspect', '--json', 'sxa.h5'], capture_output=True, text=True, check=True).stdout)

@@ -76,8 +76,12 @@ run_case replay 65 "forged.h5: /nodes/log_prob: replay check failed: .*max \|rho
 [ ! -e x.safetensors ] && pass || fail "a refused update left a checkpoint"
 
 # A resumed update equals an uninterrupted one.
-update --policy base.safetensors "${common[@]}" --epochs 2 --until 3 -o half.safetensors -q && pass || fail "first part"
-update --policy half.safetensors "${common[@]}" --epochs 2 -o resumed.safetensors -q && pass || fail "resume"
+# The seed in use is logged once, with where it came from (issue 16): the rollout's, then the checkpoint's.
+update --policy base.safetensors "${common[@]}" --epochs 2 --until 3 -o half.safetensors -v 2>half.err \
+  && [ "$(grep -c 'seed: ' half.err)" = 1 ] && grep -q 'seed: 4 (the rollout)' half.err && pass || fail "first part"
+update --policy half.safetensors "${common[@]}" --epochs 2 -o resumed.safetensors -v 2>resumed.err \
+  && [ "$(grep -c 'seed: ' resumed.err)" = 1 ] && grep -q 'seed: 4 (the checkpoint, stopped mid-update)' resumed.err \
+  && pass || fail "resume"
 [ "$(digest full.safetensors)" = "$(digest resumed.safetensors)" ] && pass || fail "resumed update differs"
 run_case resume-iteration 64 'stopped mid-update at iteration 0; resume with that --iteration' -- \
   update --policy half.safetensors "${common[@]}" --epochs 2 --iteration 3 -o x.safetensors

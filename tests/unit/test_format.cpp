@@ -177,6 +177,46 @@ TEST_F(FormatTest, RefusesNewerMajorAcceptsNewerMinor) {
   EXPECT_EQ(test::read_file(path("m.h5")).format_minor, 7);
 }
 
+// Format 1.3: the /rollout seed is uint64 and guidance a float64 attribute; 1.2 and earlier
+// files (seed as a decimal string, guidance in the settings JSON) still read.
+TEST_F(FormatTest, TypedSeedAndGuidanceAndTheirOlderForm) {
+  auto t = test::full_trajectory(format::LatentDtype::float32);
+  t.rollout.seed = 18446744073709551615ULL;  // 2^64 - 1: beyond int64 and double
+  t.rollout.guidance = 4.5;
+  test::write_file(path("typed.h5"), t);
+  const auto back = test::read_file(path("typed.h5"));
+  EXPECT_EQ(back.rollout.seed, 18446744073709551615ULL);
+  EXPECT_EQ(back.rollout.guidance, 4.5);
+  auto older = [](const std::string& seed, const std::string& settings) {
+    return [seed, settings](hid_t f) {
+      h5::set_attr(f, "treerpo_format_version", std::vector<std::int64_t>{1, 2});
+      h5::Handle g(H5Gopen2(f, "rollout", H5P_DEFAULT));
+      h5::set_attr(g.get(), "seed", seed);
+      H5Adelete(g.get(), "guidance");
+      h5::set_attr(g.get(), "settings", settings);
+    };
+  };
+  ExitCode code{};
+  EXPECT_EQ(error_after(path("old.h5"), older("7", R"({"guidance": 3})"), &code), "");
+  const auto old = test::read_file(path("old.h5"));
+  EXPECT_EQ(old.rollout.seed, 7u);
+  EXPECT_EQ(old.rollout.guidance, 3.0);
+  EXPECT_EQ(error_after(path("old1.h5"), older("12", "{}"), &code), "");
+  EXPECT_EQ(test::read_file(path("old1.h5")).rollout.guidance, 1.0);  // no guidance recorded: none used
+  const auto bad = error_after(path("bad.h5"), older("-3", "{}"), &code);
+  EXPECT_EQ(code, ExitCode::data);
+  EXPECT_NE(bad.find("/rollout attribute seed: '-3' is not an unsigned 64-bit decimal"), std::string::npos) << bad;
+  const auto string_in_13 = error_after(
+      path("s13.h5"),
+      [](hid_t f) {
+        h5::Handle g(H5Gopen2(f, "rollout", H5P_DEFAULT));
+        h5::set_attr(g.get(), "seed", std::string("7"));
+      },
+      &code);
+  EXPECT_EQ(code, ExitCode::data);
+  EXPECT_NE(string_in_13.find("attribute seed: expected uint64"), std::string::npos) << string_in_13;
+}
+
 TEST_F(FormatTest, NamesTheFileAndObjectOfEachDefect) {
   struct Case { const char* name; std::function<void(hid_t)> edit; const char* expect; };
   const std::vector<Case> cases = {

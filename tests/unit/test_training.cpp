@@ -48,6 +48,7 @@ format::Trajectory scored_rollout(model::Policy& p, double guidance = 1.0) {
   r.noise_levels = c.noise_levels;
   r.latent_shape = {3, 16, 16};
   r.settings = "{\"guidance\": " + std::to_string(guidance) + "}";
+  r.guidance = guidance;
   // A reward per leaf: the mean of its red channel (differs between leaves).
   format::Reward reward;
   reward.name = "red";
@@ -475,6 +476,7 @@ TEST(Training, BothReductionsReplayWithinOneMillionthThroughAFile) {
         r.logprob_reduction = flow::reduction_name(reduction);
         r.latent_shape = {channels, size, size};
         r.settings = "{\"guidance\": " + std::to_string(guidance) + "}";
+        r.guidance = guidance;
         format::Reward reward{"r", 1.0, "{}", {}};
         for (std::size_t g = 0; g < t.leaves.size(); ++g) reward.values.push_back(static_cast<float>(g % 3));
         t.rewards = {reward};
