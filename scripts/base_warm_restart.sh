@@ -6,7 +6,7 @@
 # guidance 3). Chunks and evaluations that exist are reused. Writes DIR/curve.tsv (columns of
 # scripts/eval_columns.py) and DIR/grid-K.png.
 #
-#   scripts/base_warm_restart.sh BIN DIR [STEPS [LR]]   # measured: STEPS 8000, LR 5e-4, ~55 min at 1 thread
+#   scripts/base_warm_restart.sh BIN DIR [STEPS [LR]]   # measured: STEPS 8000, LR 5e-4, ~70 min at 1 thread with evaluations
 set -euo pipefail
 BIN=$1 DIR=$2 STEPS=${3:-8000} LR=${4:-5e-4}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
