@@ -6,7 +6,8 @@
 # 20 steps, guidance 3: strict, partial, and the judge's count match, foreground and diversity).
 # A variant is NAME:INIT_ARGS:SFT_ARGS (extra options of treerpo-model init and of update; an
 # --lr in SFT_ARGS replaces the recipe's).
-# Writes DIR/variants-STEPS.tsv; checkpoints and evaluations that exist are reused.
+# Writes DIR/variants-STEPS.tsv; checkpoints and evaluations that exist are reused, and a variant
+# resumes from its latest checkpoint below STEPS (so STEPS 2000, 4000, ... run as chunks).
 #
 #   scripts/base_variants.sh BIN DIR STEPS VARIANT...
 #   scripts/base_variants.sh build/tools out/variants 2000 'velocity::' 'x0:--prediction x0:'
@@ -24,9 +25,14 @@ for v in "$@"; do
   case " $sft_args " in *" --lr "*) lr=() ;; *) lr=(--lr 3e-4) ;; esac
   # shellcheck disable=SC2086  # the variant's options are words
   [ -f "$DIR/$name-0.safetensors" ] || "$BIN/treerpo-model" init --seed 1 $init_args -o "$DIR/$name-0.safetensors" --force
+  start=0
+  for f in "$DIR/$name"-*.safetensors; do
+    k=${f##*-}; k=${k%.safetensors}
+    [[ $k =~ ^[0-9]+$ ]] && [ "$k" -lt "$STEPS" ] && [ "$k" -gt "$start" ] && start=$k
+  done
   # shellcheck disable=SC2086
   [ -f "$ck" ] || "$BIN/update" "$DIR/train.h5" --steps 16000 --batch-size 32 "${lr[@]}" --warmup 200 --ema 0.999 \
-    --seed 1 --threads 1 $sft_args --until "$STEPS" --policy "$DIR/$name-0.safetensors" \
+    --seed 1 --threads 1 $sft_args --until "$STEPS" --policy "$DIR/$name-$start.safetensors" \
     --metrics "$DIR/$name-$STEPS.jsonl" -o "$ck" --force -q
   probe=$("$BIN/treerpo-model" probe --policy "$ck" --count 64 --json | /usr/bin/python3 -c \
     "import json,sys; print(' '.join('%.4f' % r['mse'] for r in json.load(sys.stdin)['probe']))")

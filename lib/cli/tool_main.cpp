@@ -87,6 +87,7 @@ Context make_context(const ToolSpec& spec, const CommonValues& v, CLI::App& app,
 
   if (spec.common.threads) {
     ctx.threads = runtime::resolve_threads(v.threads);
+    runtime::sleep_idle_pools(ctx.threads, argv);  // may re-execute this program (returns otherwise)
     const auto plan = runtime::apply_threads(ctx.threads);
     log::debug("threads: " + std::to_string(plan.total) + " (BLAS " + std::to_string(plan.blas) + ", libtorch " +
                std::to_string(plan.torch) + ")");

@@ -8,7 +8,7 @@
 #include "core/rng.hpp"
 #include "flow/schedule.hpp"
 #include "flow/noise.hpp"
-#include "flow/step.hpp"
+#include "flow/ode.hpp"
 
 namespace treerpo::evaluation {
 
@@ -43,10 +43,11 @@ torch::Tensor sample_ode(model::Policy& policy, const model::Conditioning& cond,
     }
     auto x = torch::stack(x0).to(device);
     const auto wave_cond = model::Conditioning::cat(rows);
+    flow::OdeIntegrator solver(c.solver);
     for (std::int64_t i = 0; i < c.steps; ++i) {
       const auto s = sigmas[static_cast<std::size_t>(i)];
       const auto v = model::guided_velocity(policy, x, s, wave_cond, c.guidance, c.max_batch);
-      x = flow::ode_step(x, v, {s, sigmas[static_cast<std::size_t>(i) + 1], sigmas[1]});
+      x = solver.step(x, v, s, sigmas[static_cast<std::size_t>(i) + 1]);
     }
     out.slice(0, static_cast<std::int64_t>(begin), static_cast<std::int64_t>(end)).copy_(x.to(torch::kCPU));
     if (on_wave && !on_wave(end)) break;

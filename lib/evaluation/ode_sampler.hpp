@@ -8,6 +8,7 @@
 #include <functional>
 #include <vector>
 
+#include "flow/ode.hpp"
 #include "flow/schedule.hpp"
 #include "model/policy.hpp"
 #include "shapes/render.hpp"
@@ -15,7 +16,8 @@
 namespace treerpo::evaluation {
 
 struct OdeSamplerConfig {
-  std::int64_t steps = 20;      ///< Euler steps from sigma = 1 to 0
+  std::int64_t steps = 20;      ///< ODE steps from sigma = 1 to 0
+  flow::OdeSolver solver = flow::OdeSolver::euler;
   double shift = 3.0;           ///< schedule shift (ALGORITHM.md section 1)
   flow::Schedule schedule = flow::Schedule::shifted;
   double guidance = 1.0;        ///< CFG scale w: v_u + w (v_c - v_u); 1 = conditional only

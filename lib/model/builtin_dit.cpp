@@ -20,10 +20,55 @@ torch::Tensor layer_norm(const torch::Tensor& x) {  // no affine: adaLN supplies
   return F::layer_norm(x, F::LayerNormFuncOptions({x.size(-1)}).eps(1e-6));
 }
 
+// x (1 + scale) + shift in one pass over x (addcmul) rather than two.
 torch::Tensor modulate(const torch::Tensor& x, const torch::Tensor& shift, const torch::Tensor& scale) {
-  return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1);
+  return torch::addcmul(shift.unsqueeze(1), x, 1 + scale.unsqueeze(1));
 }
 
+// The gated residual x + gate y, in one pass.
+torch::Tensor gated_add(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& y) {
+  return torch::addcmul(x, gate.unsqueeze(1), y);
+}
+
+constexpr double kGeluC = 0.7978845608028654;  // sqrt(2 / pi)
+constexpr double kGeluK = 0.044715;
+
+// sigmoid(2 c (x + k x^3)) in place of a new tensor: four passes and a sigmoid.
+torch::Tensor gelu_gate(const torch::Tensor& x) {
+  auto s = x.square();
+  s.mul_(2 * kGeluC * kGeluK).add_(2 * kGeluC).mul_(x).sigmoid_();
+  return s;
+}
+
+struct GeluTanh : torch::autograd::Function<GeluTanh> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
+    auto gate = gelu_gate(x);
+    ctx->save_for_backward({x, gate});
+    return gate * x;
+  }
+  // d/dx [x s(u)] = s + x s (1 - s) u', u = 2 c (x + k x^3), u' = 2 c (1 + 3 k x^2).
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& x = saved[0];
+    const auto& s = saved[1];
+    auto d = x.square();
+    d.mul_(6 * kGeluC * kGeluK).add_(2 * kGeluC).mul_(x).mul_(s);
+    d.addcmul_(d, s, -1.0).add_(s).mul_(grad[0]);
+    return {d};
+  }
+};
+}  // namespace
+
+torch::Tensor gelu_tanh(const torch::Tensor& x) {
+  if (x.scalar_type() != torch::kFloat && x.scalar_type() != torch::kDouble) return torch::gelu(x, "tanh");
+  if (torch::GradMode::is_enabled() && x.requires_grad()) return GeluTanh::apply(x);
+  auto y = gelu_gate(x);
+  y.mul_(x);
+  return y;
+}
+
+namespace {
 torch::nn::Linear zero_linear(std::int64_t in, std::int64_t out) {
   torch::nn::Linear l(in, out);
   torch::NoGradGuard guard;
@@ -170,12 +215,10 @@ std::pair<torch::Tensor, torch::Tensor> JointBlockImpl::forward(const torch::Ten
   auto scores = torch::matmul(qkv[0], qkv[1].transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
   scores = scores.masked_fill(key_mask.logical_not().view({B, 1, 1, N + L}), -std::numeric_limits<float>::infinity());
   const auto attn = torch::matmul(torch::softmax(scores, -1), qkv[2]).transpose(1, 2).reshape({B, N + L, W});
-  auto img_out = img + im[2].unsqueeze(1) * img_proj(attn.narrow(1, 0, N));
-  auto txt_out = txt + tm[2].unsqueeze(1) * txt_proj(attn.narrow(1, N, L));
-  img_out = img_out + im[5].unsqueeze(1) *
-                          img_fc2(torch::gelu(img_fc1(modulate(layer_norm(img_out), im[3], im[4])), "tanh"));
-  txt_out = txt_out + tm[5].unsqueeze(1) *
-                          txt_fc2(torch::gelu(txt_fc1(modulate(layer_norm(txt_out), tm[3], tm[4])), "tanh"));
+  auto img_out = gated_add(img, im[2], img_proj(attn.narrow(1, 0, N)));
+  auto txt_out = gated_add(txt, tm[2], txt_proj(attn.narrow(1, N, L)));
+  img_out = gated_add(img_out, im[5], img_fc2(gelu_tanh(img_fc1(modulate(layer_norm(img_out), im[3], im[4])))));
+  txt_out = gated_add(txt_out, tm[5], txt_fc2(gelu_tanh(txt_fc1(modulate(layer_norm(txt_out), tm[3], tm[4])))));
   return {img_out, txt_out};
 }
 

@@ -17,6 +17,12 @@
 
 namespace treerpo::model {
 
+/// The tanh-approximate GELU 0.5 x (1 + tanh(c (x + 0.044715 x^3))), c = sqrt(2 / pi), computed as
+/// x sigmoid(2 c (x + 0.044715 x^3)): the same function (to float rounding), but Debian's libtorch
+/// runs tanh-GELU about 3x slower than these in-place passes (README's benchmark section). Float32
+/// and float64 take this path, with a hand-written backward; other dtypes use torch::gelu.
+torch::Tensor gelu_tanh(const torch::Tensor& x);
+
 /// Sizes of the built-in model. The defaults cost a few milliseconds per 32x32 RGB sample on
 /// a 2-core CPU (README's benchmark table).
 struct DitConfig {

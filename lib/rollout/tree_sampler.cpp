@@ -95,6 +95,10 @@ void check_config(const SamplerConfig& c) {
   if (T < 1 || d < 1 || c.noise_levels.size() != c.branching.size() || l < 0 || l + d > T)
     throw std::invalid_argument("sample_tree: inconsistent schedule, window or noise levels");
   if (c.roots < 1 || c.max_batch < 1) throw std::invalid_argument("sample_tree: roots and max batch must be >= 1");
+  if (c.ode_stride < 1) throw std::invalid_argument("sample_tree: the ODE stride must be >= 1");
+  // Stored trunk chains and suffix paths have a state per schedule step: their readers expect every one.
+  if (c.ode_stride > 1 && (c.store_trunk || c.store_suffix))
+    throw std::invalid_argument("sample_tree: stored trunk and suffix states need every schedule step (ODE stride 1)");
   for (auto b : c.branching)
     if (b < 1) throw std::invalid_argument("sample_tree: branching must be >= 1");
 }
@@ -204,7 +208,14 @@ std::vector<double> dynamic_noise(double a0, double beta, std::int64_t depth) {
 }
 
 std::int64_t expected_nfe(const SamplerConfig& c) {
-  return c.roots * format::tree_nfe(static_cast<std::int64_t>(c.sigmas.size()) - 1, c.window_start, c.branching);
+  const auto T = static_cast<std::int64_t>(c.sigmas.size()) - 1, d = static_cast<std::int64_t>(c.branching.size());
+  std::int64_t window = 0, width = 1;
+  for (auto b : c.branching) {
+    window += width;
+    width *= b;
+  }
+  return c.roots * (flow::ode_evaluations(0, c.window_start, c.ode_stride) + window +
+                    width * flow::ode_evaluations(c.window_start + d, T, c.ode_stride));
 }
 
 std::int64_t stored_nodes(const SamplerConfig& c) {
@@ -265,13 +276,15 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
   auto& latents = wave.latents;
   auto& velocities = wave.velocities;
 
+  auto sigma = [&](std::int64_t i) { return c.sigmas[static_cast<std::size_t>(i)]; };
   // Trunk: ODE to the window start, shared by every node of the tree.
-  for (std::int64_t i = 0; i < l; ++i) {
+  flow::OdeIntegrator trunk(c.ode_solver);
+  for (const auto i : flow::ode_visits(0, l, c.ode_stride)) {
     // Stored as rounded; continued from unrounded, so that the tree does not depend on storing it.
     if (c.store_trunk) wave.push_trunk(i, flow::round_to_storage(x, c.storage), row_prompt, keys);
     const auto v = velocity(x, i, rows_cond);
     if (c.store_trunk && c.store_velocity) velocities.push_back(v.to(torch::kCPU));
-    x = flow::ode_step(x, v, sigmas_at(i));
+    x = trunk.step(x, v, sigma(i), sigma(std::min(i + c.ode_stride, l)));
     if (on_step && !on_step(evaluations)) return false;
   }
   x = flow::round_to_storage(x, c.storage);  // stored as the root and continued from as stored
@@ -308,10 +321,11 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
   // Suffix: every leaf continues with ODE steps to sigma_T = 0. Stored suffix states are rounded
   // copies; the leaves continue from the unrounded ones, so storing them changes nothing else.
   auto& suffix = wave.suffix;
-  for (std::int64_t i = l + d; i < T; ++i) {
+  flow::OdeIntegrator suffix_solver(c.ode_solver);  // a new segment: the SDE steps broke the ODE path
+  for (const auto i : flow::ode_visits(l + d, T, c.ode_stride)) {
     const auto v = velocity(x, i, rows_cond);
     if (c.store_velocity && i == l + d) velocities.push_back(v.to(torch::kCPU));
-    x = flow::ode_step(x, v, sigmas_at(i));
+    x = suffix_solver.step(x, v, sigma(i), sigma(std::min(i + c.ode_stride, T)));
     if (c.store_suffix && i + 1 < T)
       suffix.push_back(flow::round_to_storage(x, c.storage).to(torch::kCPU, torch::kFloat));
     if (on_step && !on_step(evaluations)) return false;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "flow/ode.hpp"
 #include "flow/step.hpp"
 #include "format/trajectory.hpp"
 #include "model/policy.hpp"
@@ -53,6 +54,8 @@ struct SamplerConfig {
   std::vector<double> noise_levels;         ///< [d] a_k
   std::int64_t roots = 1;                   ///< independent trajectories per prompt (1 for a tree)
   double guidance = 1.0;                    ///< classifier-free guidance scale
+  flow::OdeSolver ode_solver = flow::OdeSolver::euler;  ///< solver of the trunk and the suffix
+  std::int64_t ode_stride = 1;              ///< schedule intervals per trunk/suffix step (the window keeps every step)
   std::int64_t max_batch = 256;             ///< model rows per forward pass
   std::optional<torch::ScalarType> storage; ///< latents stored narrower (float16): rounded first
   bool store_velocity = false;              ///< keep the (guided) velocity evaluated at each node
@@ -64,7 +67,7 @@ struct SamplerConfig {
 };
 
 /// Model evaluations per prompt that sample_tree spends (ALGORITHM.md section 3): for each root,
-/// trunk l, window sum_k prod_{m<k} b_m, suffix leaves * (T - l - d).
+/// trunk ceil(l / S), window sum_k prod_{m<k} b_m, suffix leaves * ceil((T - l - d) / S), S the ODE stride.
 std::int64_t expected_nfe(const SamplerConfig& c);
 
 /// Nodes per prompt that sample_tree stores: for each root, the trunk chain (with store_trunk),

@@ -8,9 +8,12 @@
 #include <malloc.h>
 #include <hdf5.h>
 #include <sched.h>
+#include <strings.h>
+#include <unistd.h>
 #include <torch/version.h>
 #include <zstd.h>
 
+#include <cstdlib>
 #include <limits>
 #include <sstream>
 
@@ -48,6 +51,28 @@ void keep_freed_memory() {
 
 unsigned resolve_threads(unsigned requested) { return requested == 0 ? cpus_allowed() : requested; }
 
+bool pools_sleep_when_idle() {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const char* timeout = std::getenv("OPENBLAS_THREAD_TIMEOUT");
+  if (!policy || !timeout || strcasecmp(policy, "passive") != 0) return false;
+  char* end = nullptr;
+  const long cycles_log2 = std::strtol(timeout, &end, 10);
+  return end != timeout && *end == '\0' && cycles_log2 <= 8;  // OpenBLAS clamps it to >= 4
+}
+
+void sleep_idle_pools(unsigned total, char** argv) {
+  if (total <= 1 || std::getenv("TREERPO_REEXEC") || std::getenv("OMP_WAIT_POLICY") ||
+      std::getenv("OPENBLAS_THREAD_TIMEOUT"))
+    return;
+  // Both libraries read these when they load, before main: only a fresh image of the process sees them.
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
+  setenv("TREERPO_REEXEC", "1", 1);
+  execv("/proc/self/exe", argv);
+  unsetenv("OMP_WAIT_POLICY");  // exec failed: stay as we are, with the spinning split
+  unsetenv("OPENBLAS_THREAD_TIMEOUT");
+}
+
 ThreadPlan apply_threads(unsigned total) {
   static bool applied = false;
   static ThreadPlan plan;
@@ -55,7 +80,7 @@ ThreadPlan apply_threads(unsigned total) {
   applied = true;
   plan.total = total == 0 ? 1 : total;
   plan.blas = plan.total;
-  plan.torch = 1;
+  plan.torch = pools_sleep_when_idle() ? plan.total : 1;
   if (auto set_blas = blas_symbol<void (*)(int)>("openblas_set_num_threads"))
     set_blas(static_cast<int>(plan.blas));
   at::set_num_threads(static_cast<int>(plan.torch));
@@ -123,8 +148,10 @@ std::string version_report(const std::string& tool, bool verbose) {
   if (verbose) {
     s << "compiler: " << build::kCompiler << " (" << build::kBuildType << ")\n";
     const unsigned cpus = cpus_allowed();
-    s << "threads: " << cpus << " CPUs allowed; --threads N gives OpenBLAS N and libtorch intra-op 1"
-      << " (so --threads 0: OpenBLAS " << cpus << ", libtorch 1)\n";
+    s << "threads: " << cpus << " CPUs allowed; --threads N gives OpenBLAS N and libtorch intra-op N with pools "
+      << "that sleep when idle (OMP_WAIT_POLICY=passive, OPENBLAS_THREAD_TIMEOUT=4, set by re-executing), "
+      << "libtorch 1 when the user's environment makes them spin; this process: "
+      << (pools_sleep_when_idle() ? "pools sleep" : "pools spin") << "\n";
   }
   return s.str();
 }

@@ -23,9 +23,22 @@ struct ThreadPlan {
   unsigned torch = 1;  ///< libtorch intra-op pool (elementwise ops)
 };
 
-/// Applies a budget of `total` threads exactly once per process. OpenBLAS gets all of them and
-/// libtorch's intra-op pool one, so the two spinning pools never oversubscribe the cores
-/// (PERFORMANCE.md: BLAS 2 / torch 1 was fastest on 2 cores; 2 / 2 halved throughput).
+/// True when both pools sleep as soon as they are idle: libtorch's OpenMP pool under
+/// OMP_WAIT_POLICY=passive and OpenBLAS's under an OPENBLAS_THREAD_TIMEOUT of at most 8 (2^8
+/// cycles of spinning). Both libraries read these once, when they load.
+bool pools_sleep_when_idle();
+
+/// For a budget of more than one thread: when neither variable is set, sets both (passive,
+/// timeout 4) and re-executes this program with the same arguments, so that both pools can use
+/// every core (measured in README: forward 1.2-1.4x, forward+backward 1.2x on 2 cores). Returns
+/// when nothing was done: one thread, the user set either variable, or this is the re-executed
+/// process (TREERPO_REEXEC is set), or exec failed (the spinning split is then kept).
+void sleep_idle_pools(unsigned total, char** argv);
+
+/// Applies a budget of `total` threads exactly once per process. OpenBLAS gets all of them; so
+/// does libtorch's intra-op pool when the pools sleep when idle, and otherwise one, so that two
+/// spinning pools never oversubscribe the cores (PERFORMANCE.md: with spinning pools BLAS 2 /
+/// torch 1 was fastest on 2 cores and 2 / 2 halved throughput).
 ThreadPlan apply_threads(unsigned total);
 
 /// Sets the two pools directly (benchmarks comparing splits; tools use apply_threads).

@@ -258,7 +258,8 @@ ordered_json build_report(const EvaluateOptions& o, const evaluation::OdeSampler
   report["sampling"] = {{"steps", sampler.steps},       {"shift", sampler.shift},
                         {"schedule", flow::schedule_name(sampler.schedule)},
                         {"guidance", sampler.guidance}, {"samples_per_prompt", o.samples},
-                        {"seed", std::to_string(sampler.seed)}, {"sampler", "ode-euler"}};
+                        {"seed", std::to_string(sampler.seed)},
+                        {"sampler", std::string("ode-") + flow::ode_solver_name(sampler.solver)}};
   report["rewards"] = o.rewards;
   const char* names[] = {"policy", "compare"};
   auto checkpoint = [&](std::size_t k) {
@@ -401,6 +402,8 @@ void add_evaluate_options(CLI::App& app, EvaluateOptions& o) {
   app.add_option("--steps", s.steps, "ODE steps from noise to image")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cli::add_choice(app, "--ode-solver", s.solver, {{"euler", flow::OdeSolver::euler}, {"dpm2m", flow::OdeSolver::dpm2m}},
+                  "ODE solver: euler, or dpm2m (DPM-Solver++(2M): second order at one evaluation per step)");
   app.add_option("--shift", s.shift, "Schedule shift")->check(CLI::PositiveNumber)->capture_default_str();
   cli::add_choice(app, "--schedule", s.schedule,
                   {{"shifted", flow::Schedule::shifted}, {"sd3", flow::Schedule::sd3}, {"flux", flow::Schedule::flux}},

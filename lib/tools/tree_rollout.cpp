@@ -102,6 +102,12 @@ rollout::SamplerConfig resolve(const RolloutOptions& o, std::uint64_t seed, doub
   if (o.wave_prompts < 1) throw UsageError("--wave-prompts: must be >= 1");
   if (o.zstd_level < 0 || o.zstd_level > 22) throw UsageError("--zstd-level: expected 0..22");
   c.guidance = o.guidance;
+  if (o.ode_stride < 1) throw UsageError("--ode-stride: must be >= 1");
+  if (o.ode_stride > 1 && (o.trunk || o.suffix))
+    throw UsageError(std::string(o.trunk ? "--store-trunk" : "--store-suffix") +
+                     " stores a state per schedule step: it needs --ode-stride 1");
+  c.ode_solver = o.ode_solver;
+  c.ode_stride = o.ode_stride;
   c.max_batch = o.max_batch;
   c.storage = o.latent_dtype == "float16" ? std::optional<torch::ScalarType>(torch::kHalf) : std::nullopt;
   c.store_velocity = o.velocity;
@@ -145,6 +151,7 @@ format::RolloutConfig rollout_record(const RolloutOptions& o, const rollout::Sam
                              {"policy_dtype", o.policy.dtype},
                              {"roots_per_prompt", config.roots},
                              {"guidance", config.guidance},
+                             {"ode", {{"solver", flow::ode_solver_name(config.ode_solver)}, {"stride", config.ode_stride}}},
                              {"window",
                               {{"schedule", rollout::window_rule_name(o.window.rule)},
                                {"start", o.window.start},
@@ -261,6 +268,13 @@ void add_tree_rollout_options(CLI::App& app, RolloutOptions& o) {
                   {{"rollback", WindowOverflow::rollback}, {"clamp", WindowOverflow::clamp}},
                   "When the window would pass the last step: rollback to l_0 or clamp");
   app.add_option("--guidance", o.guidance, "Classifier-free guidance scale (1 = conditional only)")
+      ->capture_default_str();
+  cli::add_choice(app, "--ode-solver", o.ode_solver,
+                  {{"euler", flow::OdeSolver::euler}, {"dpm2m", flow::OdeSolver::dpm2m}},
+                  "Solver of the ODE trunk and suffix: euler, or dpm2m (DPM-Solver++(2M): second order at one "
+                  "evaluation per step); the window's SDE steps are unchanged");
+  app.add_option("--ode-stride", o.ode_stride, "Schedule steps per trunk/suffix step: S > 1 evaluates the model "
+                 "every S-th sigma outside the window (fewer evaluations per leaf)")
       ->capture_default_str();
   app.add_option("--max-batch", o.max_batch, "Model rows per forward pass (a guided state takes two)")
       ->capture_default_str();

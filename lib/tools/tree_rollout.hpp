@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/tool_main.hpp"
+#include "flow/ode.hpp"
 #include "flow/schedule.hpp"
 #include "flow/step.hpp"
 #include "rollout/tree_sampler.hpp"
@@ -34,6 +35,8 @@ struct RolloutOptions {
   flow::Reduction reduction = flow::Reduction::mean;
   rollout::WindowSchedule window;
   double guidance = 1.0;
+  flow::OdeSolver ode_solver = flow::OdeSolver::euler;
+  std::int64_t ode_stride = 1;
   std::int64_t max_batch = 256;
   std::int64_t wave_prompts = 64;
   std::string latent_dtype = "float32";

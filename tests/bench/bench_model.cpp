@@ -7,6 +7,7 @@
 
 #include "model/builtin_dit.hpp"
 #include "runtime/runtime.hpp"
+#include "tool_threads.hpp"
 
 using namespace treerpo;
 
@@ -43,8 +44,7 @@ void report(benchmark::State& state, std::int64_t batch, double passes) {
 }
 
 void BM_Forward(benchmark::State& state) {
-  runtime::keep_freed_memory();  // as every tool does
-  runtime::set_thread_split(2, 1);
+  bench::use_tool_threads();
   const auto b = make_batch(state.range(0));
   torch::NoGradGuard guard;
   for (auto _ : state) benchmark::DoNotOptimize(policy().velocity(b.x, b.sigma, b.c).data_ptr());
@@ -52,8 +52,7 @@ void BM_Forward(benchmark::State& state) {
 }
 
 void BM_ForwardBackward(benchmark::State& state) {
-  runtime::keep_freed_memory();  // as every tool does
-  runtime::set_thread_split(2, 1);
+  bench::use_tool_threads();
   const auto b = make_batch(state.range(0));
   policy().set_trainable(".*");
   for (auto _ : state) {
@@ -76,14 +75,12 @@ void BM_ThreadSplit(benchmark::State& state) {
   }
   state.SetLabel("blas " + std::to_string(state.range(0)) + " / torch " + std::to_string(state.range(1)));
   report(state, 64, 3);
-  runtime::keep_freed_memory();  // as every tool does
-  runtime::set_thread_split(2, 1);
+  bench::use_tool_threads();
 }
 
 // The ceiling: square float32 matrix products through libtorch (OpenBLAS).
 void BM_MatmulCeiling(benchmark::State& state) {
-  runtime::keep_freed_memory();  // as every tool does
-  runtime::set_thread_split(2, 1);
+  bench::use_tool_threads();
   const auto n = state.range(0);
   const auto a = torch::randn({n, n}), b = torch::randn({n, n});
   for (auto _ : state) benchmark::DoNotOptimize(torch::mm(a, b).data_ptr());
@@ -98,12 +95,7 @@ BENCHMARK(BM_ForwardBackward)->RangeMultiplier(4)->Range(1, 256)->Unit(benchmark
 BENCHMARK(BM_ThreadSplit)->Args({1, 1})->Args({1, 2})->Args({2, 1})->Args({2, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {
-  runtime::apply_threads(2);
-  benchmark::Initialize(&argc, argv);
   benchmark::AddCustomContext("params", std::to_string(policy().parameter_count()));
   benchmark::AddCustomContext("flops_per_sample", std::to_string(model::DitConfig{}.flops_per_sample()));
-  benchmark::AddCustomContext("blas", runtime::blas_description());
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return bench::tool_main_with_threads(argc, argv);
 }

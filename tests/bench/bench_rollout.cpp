@@ -18,6 +18,7 @@
 #include "rollout/tree_sampler.hpp"
 #include "recording_policy.hpp"
 #include "runtime/runtime.hpp"
+#include "tool_threads.hpp"
 
 using namespace treerpo;
 
@@ -56,7 +57,7 @@ rollout::SamplerConfig mode_config(int mode) {
 
 void BM_Rollout(benchmark::State& state) {
   runtime::keep_freed_memory();  // as every tool does
-  runtime::set_thread_split(2, 1);
+  bench::use_tool_threads();
   const int mode = static_cast<int>(state.range(0));
   const auto prompts = state.range(1);
   const auto config = mode_config(mode);
@@ -125,4 +126,4 @@ void BM_Rollout(benchmark::State& state) {
 // Args: mode (0 tree, 1 window, 2 independent), prompts.
 BENCHMARK(BM_Rollout)->Args({0, 16})->Args({1, 16})->Args({2, 16})->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Rollout)->Name("BM_RolloutSmoke")->Args({0, 1})->Iterations(1)->Unit(benchmark::kMillisecond);
-BENCHMARK_MAIN();
+int main(int argc, char** argv) { return bench::tool_main_with_threads(argc, argv); }

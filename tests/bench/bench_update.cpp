@@ -15,6 +15,7 @@
 #include "rollout/tree_sampler.hpp"
 #include "recording_policy.hpp"
 #include "runtime/runtime.hpp"
+#include "tool_threads.hpp"
 #include "training/grpo.hpp"
 
 using namespace treerpo;
@@ -64,7 +65,7 @@ format::Trajectory scored_tree(model::Policy& policy, double guidance) {
 
 void BM_Update(benchmark::State& state) {
   runtime::keep_freed_memory();  // as every tool does
-  runtime::set_thread_split(2, 1);
+  bench::use_tool_threads();
   const bool layertuning = state.range(0) == 1;
   const auto minibatch = state.range(1);
   const double guidance = static_cast<double>(state.range(2));
@@ -111,4 +112,4 @@ void BM_Update(benchmark::State& state) {
 BENCHMARK(BM_Update)->Args({0, 64, 1})->Args({1, 64, 1})->Args({0, 64, 3})->Args({0, 32, 1})->Iterations(2)
     ->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Update)->Name("BM_UpdateSmoke")->Args({0, 480, 1})->Iterations(1)->Unit(benchmark::kMillisecond);
-BENCHMARK_MAIN();
+int main(int argc, char** argv) { return bench::tool_main_with_threads(argc, argv); }

@@ -31,6 +31,20 @@ assert list(w['statistics/nfe'][:]) == [3 * 6] * 5 and w['leaves/node'].shape ==
 assert list(i['statistics/nfe'][:]) == [2 * 6] * 5 and i['rollout'].attrs['depth'] == 6
 assert (i['nodes/noise_std'][:][i['nodes/parent'][:] >= 0] > 0).all()  # SDE at every step
 PY
+# The ODE solver and stride outside the window: fewer evaluations, the window's states unchanged, recorded.
+tree-rollout "${common[@]}" --depth 2 --branching 2 --ode-solver dpm2m --ode-stride 2 -o o.h5 && pass || fail "dpm2m stride 2"
+tree-rollout "${common[@]}" --depth 2 --branching 2 -o e.h5 && pass || fail "euler"
+"$PYTHON" - <<'PY' && pass || fail "ODE stride: NFE, window states, record"
+import json, h5py, numpy as np
+o, e = h5py.File('o.h5', 'r'), h5py.File('e.h5', 'r')
+# window at step 0: 1 + 2 evaluations, then 4 leaves x ceil((6 - 2) / 2) = 8 (against 4 x 4 with Euler)
+assert list(o['statistics/nfe'][:]) == [11] * 5 and list(e['statistics/nfe'][:]) == [19] * 5
+assert np.array_equal(o['nodes/latent'][:], e['nodes/latent'][:])
+assert np.array_equal(o['nodes/log_prob'][:], e['nodes/log_prob'][:], equal_nan=True)
+assert not np.array_equal(o['leaves/latent'][:], e['leaves/latent'][:])
+ode = json.loads(o['rollout'].attrs['settings'])['ode']
+assert ode == {'solver': 'dpm2m', 'stride': 2}, ode
+PY
 # A pipe gives the same datasets as a file.
 tree-rollout "${base[@]}" --window-start 1 --threads 1 -o - | cat >piped.h5 && same_content a.h5 piped.h5 && pass || fail "pipe differs"
 # Batching, threads, waves and shards change nothing beyond floating-point rounding.
@@ -146,6 +160,9 @@ run_case branching-in-window 64 'applies to --mode tree' -- tree-rollout --polic
 run_case depth-independent 64 'does not apply' -- tree-rollout --policy m.safetensors --prompts p.txt --mode independent --depth 2 -o x.h5
 run_case leaves-mismatch 64 'leaves' -- tree-rollout --policy m.safetensors --prompts p.txt --leaves 5 -o x.h5
 run_case missing-prompts 66 'nope.txt' -- tree-rollout --policy m.safetensors --prompts nope.txt -o x.h5
+run_case stride-zero 64 'ode-stride' -- tree-rollout --policy m.safetensors --prompts p.txt --ode-stride 0 -o x.h5
+run_case stride-suffix 64 'store-suffix stores a state per schedule step' -- tree-rollout --policy m.safetensors --prompts p.txt --ode-stride 2 --store-suffix -o x.h5
+run_case bad-solver 64 'ode-solver' -- tree-rollout --policy m.safetensors --prompts p.txt --ode-solver heun -o x.h5
 run_case missing-model 66 'nope.safetensors' -- tree-rollout --policy nope.safetensors --prompts p.txt -o x.h5
 run_case bad-model 65 'p.txt' -- tree-rollout --policy p.txt --prompts p.txt -o x.h5
 [ ! -e x.h5 ] && pass || fail "a failed run left x.h5"

@@ -315,3 +315,26 @@ TEST(Runtime, LibtorchErrorsBecomeOneLineMessages) {
   std::string message;
   EXPECT_FALSE(runtime::translate_torch_error(std::runtime_error("x"), &code, &message));
 }
+
+TEST(Model, GeluTanhIsTorchsTanhGeluWithItsGradient) {
+  torch::manual_seed(4);
+  // float64: the same function and derivative to rounding, over the range activations take.
+  const auto x = (torch::randn({4096}, torch::kDouble) * 4).requires_grad_(true);
+  const auto w = torch::randn({4096}, torch::kDouble);
+  const auto want = torch::gelu(x, "tanh");
+  const auto got = model::gelu_tanh(x);
+  EXPECT_LT((got - want).abs().max().item<double>(), 1e-12);
+  const auto g_want = torch::autograd::grad({(want * w).sum()}, {x})[0];
+  const auto g_got = torch::autograd::grad({(got * w).sum()}, {x})[0];
+  EXPECT_LT((g_got - g_want).abs().max().item<double>(), 1e-12);
+  // float32, without a graph (the rollout's path) and with one.
+  const auto xf = x.detach().to(torch::kFloat);
+  {
+    torch::NoGradGuard ng;
+    EXPECT_LT((model::gelu_tanh(xf) - torch::gelu(xf, "tanh")).abs().max().item<double>(), 2e-6);
+  }
+  EXPECT_TRUE(torch::equal(model::gelu_tanh(xf), model::gelu_tanh(xf.clone().requires_grad_(true)).detach()));
+  // Other dtypes keep libtorch's kernel.
+  const auto xb = xf.to(torch::kBFloat16);
+  EXPECT_TRUE(torch::equal(model::gelu_tanh(xb), torch::gelu(xb, "tanh")));
+}

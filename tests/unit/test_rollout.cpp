@@ -121,6 +121,64 @@ TEST(Rollout, BranchingOneIsTheStepByStepPathOfOneTrajectory) {
   EXPECT_EQ(t.nodes.latent.data, t2.nodes.latent.data);
 }
 
+TEST(Rollout, OdeStrideAndSolverChangeOnlyTheTrunkAndSuffix) {
+  auto p = tiny_policy();
+  // NFE: trunk ceil(l / S), window, leaves x ceil((T - l - d) / S); the recorded counts agree.
+  auto c = config(10, 0, {2, 2, 2, 2});
+  c.ode_stride = 2;
+  EXPECT_EQ(expected_nfe(c), 15 + 16 * 3);
+  c.ode_stride = 4;
+  EXPECT_EQ(expected_nfe(c), 15 + 16 * 2);
+  auto t7 = config(7, 3, {2});
+  t7.ode_stride = 2;
+  t7.ode_solver = flow::OdeSolver::dpm2m;
+  EXPECT_EQ(expected_nfe(t7), 2 + 1 + 2 * 2);
+  EXPECT_EQ(run(p, {"a red circle"}, t7).statistics.nfe[0], expected_nfe(t7));
+  t7.store_trunk = true;
+  format::Trajectory unused;
+  EXPECT_THROW(sample_tree(p, p.encode({"a red circle"}), {1}, 0, t7, unused), std::invalid_argument);
+
+  // With the window at step 0 the window's states and log-probabilities do not depend on the solver.
+  auto euler = config(8, 0, {2, 2});
+  auto dpm = euler;
+  dpm.ode_solver = flow::OdeSolver::dpm2m;
+  dpm.ode_stride = 2;
+  const auto a = run(p, {"two blue squares"}, euler), b = run(p, {"two blue squares"}, dpm);
+  EXPECT_EQ(a.nodes.latent.data, b.nodes.latent.data);
+  ASSERT_EQ(a.nodes.log_prob.size(), b.nodes.log_prob.size());
+  for (std::size_t i = 1; i < a.nodes.log_prob.size(); ++i) EXPECT_EQ(a.nodes.log_prob[i], b.nodes.log_prob[i]);  // [0]: the root, NaN
+  EXPECT_NE(a.leaves.latent.data, b.leaves.latent.data);
+}
+
+TEST(Rollout, Dpm2mStrideTwoIsTheSolverStepByStep) {
+  auto p = tiny_policy();
+  auto c = config(12, 2, {1, 1});
+  c.ode_solver = flow::OdeSolver::dpm2m;
+  c.ode_stride = 2;
+  const auto t = run(p, {"a green cross"}, c, {3});
+  torch::NoGradGuard ng;
+  const auto cond = p.encode({"a green cross"});
+  auto key = root_key(11, 0, 3, 0);
+  auto x = flow::keyed_normal(key, {3, 16, 16}).unsqueeze(0);
+  auto vel = [&](const torch::Tensor& xs, std::size_t i) {
+    return p.velocity(xs, torch::full({1}, c.sigmas[i], torch::kFloat), cond);
+  };
+  flow::OdeIntegrator trunk(flow::OdeSolver::dpm2m);
+  x = trunk.step(x, vel(x, 0), c.sigmas[0], c.sigmas[2]);  // one trunk step over two intervals
+  EXPECT_LT((rows(t.nodes.latent)[0] - x[0]).abs().max().item<double>(), 1e-5);
+  for (std::size_t k = 0; k < 2; ++k) {  // the window: every schedule step
+    const auto i = 2 + k;
+    key = rng::child_key(key, 0);
+    x = flow::sde_step(c.kernel, x, vel(x, i), {c.sigmas[i], c.sigmas[i + 1], c.sigmas[1]}, c.noise_levels[k],
+                       flow::keyed_normal(key, {3, 16, 16}).unsqueeze(0), c.reduction)
+            .next;
+  }
+  flow::OdeIntegrator suffix(flow::OdeSolver::dpm2m);  // a new segment after the window
+  for (std::size_t i = 4; i < 12; i += 2) x = suffix.step(x, vel(x, i), c.sigmas[i], c.sigmas[i + 2]);
+  EXPECT_LT((rows(t.leaves.latent)[0] - x[0]).abs().max().item<double>(), 1e-5);
+  EXPECT_EQ(t.statistics.nfe[0], 1 + 2 + 4);
+}
+
 TEST(Rollout, StoredLogProbsAreReproducedFromStoredStates) {
   auto p = tiny_policy();
   for (const bool half : {false, true}) {
