@@ -13,7 +13,7 @@ using namespace treerpo;
 
 namespace {
 model::BuiltinPolicy& policy() {
-  static model::BuiltinPolicy p(model::DitConfig{}, model::Tokenizer(model::Tokenizer::default_words()), 1);
+  static model::BuiltinPolicy p(bench::model_config(), model::Tokenizer(model::Tokenizer::default_words()), 1);
   static bool trained = [] {
     // Move the zero-initialised output layers off zero so the work is representative.
     torch::NoGradGuard g;
@@ -37,7 +37,7 @@ Batch make_batch(std::int64_t b) {
 
 // `passes`: 1 for a forward pass, 3 for forward + backward (the usual 2x for the backward).
 void report(benchmark::State& state, std::int64_t batch, double passes) {
-  const double flops = passes * model::DitConfig{}.flops_per_sample();
+  const double flops = passes * bench::model_config().flops_per_sample();
   state.counters["samples/s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
   state.counters["GFLOP/s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch) * flops * 1e-9,
                                                  benchmark::Counter::kIsRate);
@@ -95,7 +95,8 @@ BENCHMARK(BM_ForwardBackward)->RangeMultiplier(4)->Range(1, 256)->Unit(benchmark
 BENCHMARK(BM_ThreadSplit)->Args({1, 1})->Args({1, 2})->Args({2, 1})->Args({2, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 int main(int argc, char** argv) {
+  bench::parse_model_flags(argc, argv);
   benchmark::AddCustomContext("params", std::to_string(policy().parameter_count()));
-  benchmark::AddCustomContext("flops_per_sample", std::to_string(model::DitConfig{}.flops_per_sample()));
+  benchmark::AddCustomContext("flops_per_sample", std::to_string(bench::model_config().flops_per_sample()));
   return bench::tool_main_with_threads(argc, argv);
 }

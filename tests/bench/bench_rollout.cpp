@@ -26,7 +26,7 @@ namespace {
 using bench::RecordingPolicy;
 
 model::BuiltinPolicy& base() {
-  static model::BuiltinPolicy p(model::DitConfig{}, model::Tokenizer(model::Tokenizer::default_words()), 1);
+  static model::BuiltinPolicy p(bench::model_config(), model::Tokenizer(model::Tokenizer::default_words()), 1);
   static bool moved = [] {
     torch::NoGradGuard g;  // off the zero-initialised output layers, so the work is representative
     for (auto& [name, t] : p.named_parameters()) t.add_(torch::randn_like(t) * 0.01);

@@ -24,7 +24,7 @@ namespace {
 using bench::RecordingPolicy;
 
 std::unique_ptr<model::BuiltinPolicy> fresh_base() {
-  auto p = std::make_unique<model::BuiltinPolicy>(model::DitConfig{}, model::Tokenizer(model::Tokenizer::default_words()), 1);
+  auto p = std::make_unique<model::BuiltinPolicy>(bench::model_config(), model::Tokenizer(model::Tokenizer::default_words()), 1);
   torch::NoGradGuard g;  // off the zero-initialised output layers, so the work is representative
   torch::manual_seed(1);
   for (auto& [name, t] : p->named_parameters()) t.add_(torch::randn_like(t) * 0.01);

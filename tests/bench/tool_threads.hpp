@@ -4,6 +4,11 @@
 #pragma once
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "model/builtin_dit.hpp"
 #include "runtime/runtime.hpp"
 
 namespace treerpo::bench {
@@ -17,8 +22,27 @@ inline runtime::ThreadPlan& tool_plan() {
 /// Back to the tools' split (a benchmark comparing splits changes it).
 inline void use_tool_threads() { runtime::set_thread_split(tool_plan().blas, tool_plan().torch); }
 
+/// The built-in model the benchmarks run: the default configuration, with `--depth=N` on the
+/// command line for another depth (the shipped base model is depth 8). Google Benchmark leaves
+/// flags it does not know alone, so the flag also survives the re-execution.
+inline model::DitConfig& model_config() {
+  static model::DitConfig config;
+  return config;
+}
+
+/// Reads `--depth=N`; call first in main(), before anything builds the model.
+inline void parse_model_flags(int argc, char** argv) {
+  const std::string flag = "--depth=";
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind(flag, 0) == 0) model_config().depth = std::atoi(arg.c_str() + flag.size());
+  }
+  if (model_config().depth < 1) throw std::invalid_argument("--depth must be a positive integer");
+}
+
 /// main() of a benchmark program: the tools' environment (may re-execute), their plan, then Google Benchmark.
 inline int tool_main_with_threads(int argc, char** argv) {
+  parse_model_flags(argc, argv);
   runtime::sleep_idle_pools(2, argv);
   tool_plan() = runtime::apply_threads(2);
   runtime::keep_freed_memory();  // as every tool does
@@ -27,6 +51,7 @@ inline int tool_main_with_threads(int argc, char** argv) {
                                              std::to_string(tool_plan().torch) +
                                              (runtime::pools_sleep_when_idle() ? " (pools sleep when idle)" : " (pools spin)"));
   benchmark::AddCustomContext("blas", runtime::blas_description());
+  benchmark::AddCustomContext("model_depth", std::to_string(model_config().depth));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

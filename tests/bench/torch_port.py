@@ -9,6 +9,9 @@ trainer sampling the same model).
   torch_port.py bench --policy M.safetensors --prompts P.txt [--leaves 16 --steps 10 --guidance 3]
       Independent SDE trajectories (Flow-GRPO's sampler, its kernel and log-probabilities) for
       every prompt, timed; prints model rows/s and leaves/s as JSON, with the BLAS and threads.
+  torch_port.py profile --policy M.safetensors [--max-batch 256] [--backward]
+      Time by op of the model's forward (or forward + backward) at one batch, from torch's
+      profiler: self CPU time per ATen op, largest first, as a tab-separated table.
 
 Run with Debian's /usr/bin/python3 and python3-torch 1.13. --tuned applies the tools' own settings:
 OpenBLAS and torch's intra-op pool both on every core, with pools that sleep when idle
@@ -30,7 +33,7 @@ ARGS = None
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("command", choices=["check", "bench"])
+    p.add_argument("command", choices=["check", "bench", "profile"])
     p.add_argument("--policy", required=True)
     p.add_argument("--rollout")
     p.add_argument("--prompts")
@@ -41,6 +44,7 @@ def parse_args():
     p.add_argument("--max-batch", type=int, default=256)
     p.add_argument("--repeat", type=int, default=2, help="timed rollouts; the fastest is reported")
     p.add_argument("--tuned", action="store_true")
+    p.add_argument("--backward", action="store_true", help="profile: forward + backward of a squared loss")
     return p.parse_args()
 
 
@@ -280,8 +284,44 @@ def bench(model, cfg, vocab):
     return 0
 
 
+def profile(model, cfg, vocab):
+    """Self CPU time by ATen op over a few passes at batch --max-batch, after a warm-up pass."""
+    b = ARGS.max_batch
+    torch.manual_seed(0)
+    x = torch.randn(b, cfg["channels"], cfg["image_size"], cfg["image_size"])
+    sigma = torch.rand(b)
+    tokens, mask = encode(["two red circles left of a blue square"] * b, vocab, cfg["max_text_tokens"])
+
+    def step():
+        if ARGS.backward:
+            model.zero_grad(set_to_none=True)
+            model(x, sigma, tokens, mask).pow(2).mean().backward()
+        else:
+            with torch.no_grad():
+                model(x, sigma, tokens, mask)
+
+    step()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(ARGS.repeat):
+            step()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    print("op\tshare\tms_per_pass\tcalls_per_pass")
+    for e in sorted(events, key=lambda e: -e.self_cpu_time_total):
+        if e.self_cpu_time_total / total < 0.005:
+            break
+        print("%s\t%.1f%%\t%.2f\t%d" % (e.key, 100.0 * e.self_cpu_time_total / total,
+                                      e.self_cpu_time_total / 1000.0 / ARGS.repeat, e.count // ARGS.repeat))
+    print("# %s, batch %d, depth %d, %d passes, %.1f ms per pass, torch %d threads" % (
+        "forward+backward" if ARGS.backward else "forward", b, cfg["depth"], ARGS.repeat,
+        total / 1000.0 / ARGS.repeat, torch.get_num_threads()))
+    return 0
+
+
 def main():
     model, cfg, vocab = load_policy(ARGS.policy)
+    if ARGS.command == "profile":
+        return profile(model, cfg, vocab)
     if ARGS.command == "check":
         if not ARGS.rollout:
             sys.exit("torch_port.py check: --rollout is required")
