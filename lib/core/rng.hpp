@@ -18,6 +18,7 @@ enum class Domain : std::uint64_t {
   edge_order = 8,      ///< the order of trainable edges in an RL update, keyed by (iteration, epoch)
   sft_target = 9,      ///< fresh noise of LayerTuning-RL's SFT term, keyed by (iteration, prompt id, layer)
   sft_dataset = 10,    ///< the dataset target's pairs, sigma and noise, keyed by (iteration, minibatch, item)
+  prompt_order = 11,   ///< treerpo-shapes prompts --shuffle: the order of a split's prompts, keyed by (split)
 };
 
 /// A well-mixed 64-bit key for (seed, domain, indices...). Pure function, platform-independent.

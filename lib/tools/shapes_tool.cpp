@@ -10,6 +10,7 @@
 #include "cli/choice.hpp"
 #include "cli/summary.hpp"
 #include "core/atomic_output.hpp"
+#include "core/rng.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "format/dataset_file.hpp"
@@ -144,16 +145,28 @@ int run_explain(const ShapesOptions& o, const cli::Context& ctx, const std::stri
 }
 
 int run_prompts(const ShapesOptions& o, const cli::Context& ctx, const std::string& output) {
+  const auto prompts = shapes::split_prompts(o.split);
+  // By kind, or shuffled so that every block of consecutive lines (a --shard of the file, an
+  // RL iteration's prompts) mixes the kinds; the order is keyed by the seed and the split alone.
+  std::vector<std::int64_t> order(prompts.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int64_t>(i);
+  if (o.shuffle)
+    order = rng::permutation(rng::derive_key(ctx.seed, rng::Domain::prompt_order, {static_cast<std::uint64_t>(o.split)}),
+                             static_cast<std::int64_t>(prompts.size()));
   std::string text;
   std::map<std::string, int> per_kind;
-  for (const auto& p : shapes::split_prompts(o.split)) {
+  for (const auto i : order) {
+    const auto& p = prompts[static_cast<std::size_t>(i)];
     text += shapes::prompt_text(p) + "\n";
     ++per_kind[shapes::task_kind_name(p.kind)];
   }
   if (ctx.json) cli::check_stdout_free(ctx, output);
   write_text(output, text, ctx.force);
-  if (ctx.json)
-    cli::print_json_summary(ctx, output, {{"split", shapes::split_name(o.split)}, {"per_kind", per_kind}});
+  if (ctx.json) {
+    nlohmann::ordered_json extra{{"split", shapes::split_name(o.split)}, {"per_kind", per_kind}};
+    if (o.shuffle) extra["shuffle_seed"] = ctx.seed;
+    cli::print_json_summary(ctx, output, extra);
+  }
   return 0;
 }
 
@@ -192,6 +205,8 @@ void add_shapes_options(CLI::App& app, ShapesOptions& o) {
   auto* prompts = app.add_subcommand("prompts", "Write every prompt of a split, one per line");
   prompts->preparse_callback([&o](std::size_t) { o.command = ShapesCommand::prompts; });
   cli::add_choice(*prompts, "--split", o.split, splits, "train or heldout");
+  prompts->add_flag("--shuffle", o.shuffle,
+                    "In an order keyed by --seed (every block of lines mixes the kinds) instead of by kind");
   auto* dataset = app.add_subcommand("dataset", "Write a data set: prompts of a split with rendered images (HDF5)");
   dataset->preparse_callback([&o](std::size_t) { o.command = ShapesCommand::dataset; });
   cli::add_choice(*dataset, "--split", o.split, splits, "train or heldout");
@@ -211,7 +226,8 @@ void add_shapes_options(CLI::App& app, ShapesOptions& o) {
 }
 
 void validate(const ShapesOptions& o, const cli::Given& given) {
-  if (o.command != ShapesCommand::dataset && given("--seed")) throw UsageError("--seed applies to dataset only");
+  const bool seeded = o.command == ShapesCommand::dataset || (o.command == ShapesCommand::prompts && o.shuffle);
+  if (!seeded && given("--seed")) throw UsageError("--seed applies to dataset and prompts --shuffle only");
 }
 
 int run_shapes(const ShapesOptions& o, cli::Context& ctx, const std::string& output) {

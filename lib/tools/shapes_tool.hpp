@@ -19,6 +19,7 @@ struct ShapesOptions {
   std::string input;              ///< explain: a samples or data set file
   std::string images = "policy";  ///< explain: which checkpoint's images of a samples file
   bool per_image = false;
+  bool shuffle = false;           ///< prompts: in an order keyed by the seed instead of by kind
 };
 
 void add_shapes_options(CLI::App& app, ShapesOptions& o);

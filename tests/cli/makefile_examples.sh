@@ -33,7 +33,11 @@ assert json.loads(meta(f'{L}/ckpt2.safetensors')['training'])['iteration'] == 1
 PY
 [ "$(treerpo-model info --policy "$L/ckpt2.safetensors" | grep digest)" != "$(treerpo-model info --policy "$L/ckpt0.safetensors" | grep digest)" ] \
   && pass || fail "the loop did not change the checkpoint"
-grep -qE "^\| tree-lambda0 \| 1 \| " all.log && [ -s "$WORK/out/study/study.svg" ] && pass || fail "study: $(grep -A8 'configuration' all.log)"
+# The study's table (one seed: plain values), plots, and a rerun that only rebuilds the table.
+grep -qE "^\| tree-lambda0 \| 1 \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| " all.log && grep -q "^| base (before training) | 0 | 0 | 0 |" all.log \
+  && grep -q "^Claim" all.log && [ -s "$WORK/out/study/study.svg" ] && [ -s "$WORK/out/study/judge.svg" ] \
+  && pass || fail "study: $(grep -A12 'configuration' all.log)"
+mk study >study.log 2>&1 && [ "$(grep -c ': done at iteration 1 ' study.log)" = 6 ] && pass || fail "study rerun: $(head -8 study.log)"
 [ -s "$L/reward-curve.svg" ] && grep -q "<polyline" "$L/reward-curve.svg" && pass || fail "no reward curve"
 mk -q "$WORK/out/synth.h5" "$WORK/out/merged.h5" "$WORK/out/train.h5" "$WORK/out/heldout-synth.h5" "$WORK/out/base.safetensors" \
   "$WORK/out/advantaged.h5" "$WORK/out/advantaged-leaf.h5" "$WORK/out/base-eval.json" "$WORK/out/shapes-base.safetensors" \

@@ -37,5 +37,17 @@ run_case explain-compare 64 '--images applies to samples files' -- treerpo-shape
 treerpo-synth --count 1 -o t.h5 -q
 run_case explain-kind 65 "t\.h5: treerpo_format is 'trajectory', expected 'samples'" -- treerpo-shapes explain t.h5
 run_case bad-split 64 'split' -- treerpo-shapes dataset --split test -o x.h5
-run_case seed-prompts 64 '--seed applies to dataset only' -- treerpo-shapes prompts --seed 3
+run_case seed-prompts 64 '--seed applies to dataset and prompts --shuffle only' -- treerpo-shapes prompts --seed 3
+# --shuffle: the same prompts, in an order keyed by the seed; every block of 16 lines (a loop
+# iteration's --shard) mixes the kinds, which the by-kind order does not.
+treerpo-shapes prompts --shuffle --seed 1 -o s1.txt -q && treerpo-shapes prompts --shuffle --seed 1 -o s1b.txt -q \
+  && treerpo-shapes prompts --shuffle --seed 2 -o s2.txt -q && pass || fail "prompts --shuffle"
+cmp -s s1.txt s1b.txt && ! cmp -s s1.txt s2.txt && ! cmp -s s1.txt train.txt && pass || fail "shuffle is not keyed by the seed"
+[ "$(sort s1.txt | md5sum)" = "$(sort train.txt | md5sum)" ] && pass || fail "shuffle changed the prompts"
+"$PYTHON" - <<'PY' && pass || fail "shuffled blocks do not mix the kinds"
+kind = lambda t: 'pos' if any(w in t for w in (' left of ', ' right of ', ' above ', ' below ')) else \
+    ('attr' if ' and ' in t and t.split()[1] in ('red', 'green', 'blue', 'yellow', 'purple') else t.split()[1])
+blocks = lambda path: [set(map(kind, l[i:i + 16])) for l in [open(path).read().splitlines()] for i in range(0, 256, 16)]
+assert min(map(len, blocks('s1.txt'))) >= 2 and min(map(len, blocks('train.txt'))) == 1
+PY
 finish
