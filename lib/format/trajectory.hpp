@@ -10,9 +10,10 @@ namespace treerpo::format {
 
 inline constexpr const char* kFormatName = "trajectory";
 inline constexpr std::int64_t kFormatMajor = 1;  ///< readers refuse a higher major
-inline constexpr std::int64_t kFormatMinor = 3;  ///< and accept any minor (1.1 added /leaves/path,
+inline constexpr std::int64_t kFormatMinor = 4;  ///< and accept any minor (1.1 added /leaves/path,
                                                  ///< 1.2 writes /nodes/log_prob as float64, 1.3 the
-                                                 ///< /rollout seed as uint64 and its guidance)
+                                                 ///< /rollout seed as uint64 and its guidance, 1.4
+                                                 ///< the /rollout noise_block)
 
 /// Kind of a tree node (HDF5 enum "trunk"/"branch"/"leaf" in /nodes/kind).
 enum class NodeKind : std::uint8_t { trunk = 0, branch = 1, leaf = 2 };
@@ -57,6 +58,7 @@ struct RolloutConfig {
   std::int64_t leaves_per_prompt = 16;    ///< G
   std::int64_t window_start = 0;          ///< l: first SDE step
   std::vector<double> noise_levels;       ///< [d] a_k per layer
+  std::int64_t noise_block = 1;           ///< SDE noise on B x B pixel blocks (1: isotropic; absent before 1.4)
   std::int64_t iteration = 0;             ///< training iteration j (sliding window)
   std::uint64_t seed = 0;                 ///< master seed (a decimal string before 1.3)
   double guidance = 1.0;                  ///< classifier-free guidance scale (settings' "guidance" before 1.3)

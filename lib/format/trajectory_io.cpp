@@ -191,6 +191,12 @@ RolloutConfig read_rollout(hid_t file, const std::string& name, std::int64_t min
   r.leaves_per_prompt = scalar(require_attr_ints(g.get(), name, w, "leaves_per_prompt"), name, w);
   r.window_start = scalar(require_attr_ints(g.get(), name, w, "window_start"), name, w + " window_start");
   r.noise_levels = require_attr_doubles(g.get(), name, w, "noise_levels");
+  if (const auto block = h5::attr_ints(g.get(), "noise_block", name + ": " + w)) {
+    r.noise_block = scalar(*block, name, w + " noise_block");
+    if (r.noise_block < 1)
+      throw DataError(name + ": /rollout attribute noise_block: expected >= 1, found " +
+                      std::to_string(r.noise_block));
+  }
   r.iteration = scalar(require_attr_ints(g.get(), name, w, "iteration"), name, w + " iteration");
   r.model_digest = require_attr_string(g.get(), name, w, "model_digest");
   r.timestep_convention = require_attr_string(g.get(), name, w, "timestep_convention");
@@ -199,6 +205,10 @@ RolloutConfig read_rollout(hid_t file, const std::string& name, std::int64_t min
     throw DataError(name + ": /rollout attribute latent_dtype: expected float32 or float16, found " + dtype);
   r.latent_dtype = dtype == "float16" ? LatentDtype::float16 : LatentDtype::float32;
   r.latent_shape = require_attr_ints(g.get(), name, w, "latent_shape");
+  if (r.noise_block > 1 && (r.latent_shape.size() != 3 || r.latent_shape[1] % r.noise_block != 0 ||
+                            r.latent_shape[2] % r.noise_block != 0))
+    throw DataError(name + ": /rollout attribute noise_block " + std::to_string(r.noise_block) +
+                    ": expected a divisor of the latent height and width (latent_shape C,H,W)");
   r.settings = h5::attr_string(g.get(), "settings", name).value_or("{}");
   read_seed_and_guidance(g.get(), name, minor, r);
   r.sigmas = read_vector<double>(file, name, "/rollout/sigmas", Type::f64, "float64", r.steps + 1);
@@ -374,6 +384,7 @@ TrajectoryWriter::TrajectoryWriter(hid_t file, const Trajectory& header, const T
     h5::set_attr(g.get(), "leaves_per_prompt", std::vector<std::int64_t>{r.leaves_per_prompt});
     h5::set_attr(g.get(), "window_start", std::vector<std::int64_t>{r.window_start});
     h5::set_attr(g.get(), "noise_levels", r.noise_levels);
+    h5::set_attr(g.get(), "noise_block", std::vector<std::int64_t>{r.noise_block});
     h5::set_attr(g.get(), "iteration", std::vector<std::int64_t>{r.iteration});
     h5::set_attr(g.get(), "seed", std::vector<std::uint64_t>{r.seed});
     h5::set_attr(g.get(), "guidance", std::vector<double>{r.guidance});

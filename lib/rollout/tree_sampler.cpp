@@ -303,7 +303,7 @@ bool sample_tree(model::Policy& policy, const model::Conditioning& cond, const s
     const auto rows = parent_row.to(device);
     const auto step = flow::sde_step(c.kernel, x.index_select(0, rows), v.index_select(0, rows), sigmas_at(i),
                                      c.noise_levels[static_cast<std::size_t>(k)], eps.to(device), c.reduction,
-                                     c.storage);
+                                     c.storage, c.noise_block);
     const auto lp = step.log_prob.to(torch::kCPU, torch::kDouble).contiguous();
     for (std::size_t j = 0; j < next.size(); ++j) {
       auto& node = nodes[static_cast<std::size_t>(next[j])];

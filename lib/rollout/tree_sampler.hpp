@@ -52,6 +52,7 @@ struct SamplerConfig {
   std::int64_t window_start = 0;            ///< l: first SDE step
   std::vector<std::int64_t> branching;      ///< [d] children per node per layer
   std::vector<double> noise_levels;         ///< [d] a_k
+  std::int64_t noise_block = 1;             ///< SDE noise on B x B pixel blocks (flow::transition)
   std::int64_t roots = 1;                   ///< independent trajectories per prompt (1 for a tree)
   double guidance = 1.0;                    ///< classifier-free guidance scale
   flow::OdeSolver ode_solver = flow::OdeSolver::euler;  ///< solver of the trunk and the suffix

@@ -84,6 +84,7 @@ ordered_json describe_file(const LoadedTrajectory& in) {
                   {"leaves_per_prompt", r.leaves_per_prompt},
                   {"window_start", r.window_start},
                   {"noise_levels", r.noise_levels},
+                  {"noise_block", r.noise_block},
                   {"iteration", r.iteration},
                   {"seed", std::to_string(r.seed)},
                   {"guidance", r.guidance},

@@ -29,6 +29,7 @@ std::vector<std::pair<std::string, std::string>> config_fields(const format::Rol
           {"branching", list(r.branching)},
           {"window_start", std::to_string(r.window_start)},
           {"noise_levels", list(r.noise_levels)},
+          {"noise_block", std::to_string(r.noise_block)},
           {"iteration", std::to_string(r.iteration)},
           {"seed", std::to_string(r.seed)},
           {"guidance", list(r.guidance)},

@@ -98,6 +98,8 @@ rollout::SamplerConfig resolve(const RolloutOptions& o, std::uint64_t seed, doub
                        " (sigma " + std::to_string(c.sigmas[i]) + " -> " + std::to_string(c.sigmas[i + 1]) +
                        ") has no noise; end the window before the last step");
   }
+  if (o.noise_block < 1) throw UsageError("--noise-block: must be >= 1");
+  c.noise_block = o.noise_block;
   if (o.max_batch < 1) throw UsageError("--max-batch: must be >= 1");
   if (o.wave_prompts < 1) throw UsageError("--wave-prompts: must be >= 1");
   if (o.zstd_level < 0 || o.zstd_level > 22) throw UsageError("--zstd-level: expected 0..22");
@@ -138,6 +140,7 @@ format::RolloutConfig rollout_record(const RolloutOptions& o, const rollout::Sam
   r.leaves_per_prompt = per_root * config.roots;
   r.window_start = config.window_start;
   r.noise_levels = config.noise_levels;
+  r.noise_block = config.noise_block;
   r.iteration = o.iteration;
   r.seed = seed;
   r.guidance = o.guidance;
@@ -250,6 +253,10 @@ void add_tree_rollout_options(CLI::App& app, RolloutOptions& o) {
                  "default 0.5 for a tree, 0 for the baselines");
   app.add_option("--noise-levels", o.noise_levels, "Explicit noise level per layer (A[,A...]); overrides "
                  "--noise and --noise-growth")->delimiter(',');
+  app.add_option("--noise-block", o.noise_block, "SDE noise on B x B pixel blocks: 1 = isotropic; B > 1 = only "
+                 "the block-constant (low-frequency) part of the noise, with the drift projected alike; B must "
+                 "divide the latent height and width")
+      ->capture_default_str();
   cli::add_choice(app, "--kernel", o.kernel,
                   {{"flowgrpo", flow::Kernel::flowgrpo}, {"dance", flow::Kernel::dance}, {"cps", flow::Kernel::cps}},
                   "SDE step kernel: flowgrpo, dance or cps");
@@ -321,6 +328,9 @@ int run_tree_rollout(const RolloutOptions& o, cli::Context& ctx, const std::stri
   if (source.text.empty()) throw DataError(prompts_name + ": no prompts");
   auto policy = load_policy(o.policy, ctx);
   const auto shape = policy->latent_shape();
+  if (o.noise_block > 1 && (shape.size() != 3 || shape[1] % o.noise_block != 0 || shape[2] % o.noise_block != 0))
+    throw UsageError("--noise-block " + std::to_string(o.noise_block) + ": expected a divisor of the latent height "
+                     "and width (the policy's latents are " + nlohmann::json(shape).dump() + ")");
   // FLUX's shift depends on the image's token count: its packed latents are 2x2 patches.
   if (o.schedule != flow::Schedule::shifted)
     config.sigmas = flow::schedule_sigmas(o.schedule, o.steps, o.shift,

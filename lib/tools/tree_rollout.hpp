@@ -31,6 +31,7 @@ struct RolloutOptions {
   double noise = 0.7;
   std::optional<double> noise_growth;  ///< default 0.5 for a tree, 0 for the baselines
   std::vector<double> noise_levels;
+  std::int64_t noise_block = 1;
   flow::Kernel kernel = flow::Kernel::flowgrpo;
   flow::Reduction reduction = flow::Reduction::mean;
   rollout::WindowSchedule window;

@@ -27,6 +27,7 @@ struct Prepared {
   model::Conditioning cond;  // [P] rows, CPU
   double guidance = 1.0;
   flow::Kernel kernel = flow::Kernel::flowgrpo;
+  std::int64_t noise_block = 1;
   flow::Reduction reduction = flow::Reduction::mean;
   std::vector<std::int64_t> shape;  // [C, H, W]
 };
@@ -345,6 +346,7 @@ std::vector<Prepared> prepare_inputs(model::Policy& policy, const std::vector<Rl
     p.guidance = t.rollout.guidance;
     try {
       p.kernel = flow::parse_kernel(t.rollout.kernel);
+      p.noise_block = t.rollout.noise_block;
       p.reduction = flow::parse_reduction(t.rollout.logprob_reduction);
     } catch (const std::invalid_argument& e) {
       throw DataError(in.name + ": /rollout: " + e.what());
@@ -485,7 +487,8 @@ void edge_terms(model::Policy& policy, model::Policy* reference, const RlPlan& p
     const auto& sg = t.rollout.sigmas;
     const flow::StepSigmas s{sg[static_cast<std::size_t>(key.first)], sg[static_cast<std::size_t>(key.first) + 1],
                              sg[1]};
-    const auto tr = flow::transition(P.kernel, x.index_select(0, r), v.index_select(0, r), s, key.second);
+    const auto tr =
+        flow::transition(P.kernel, x.index_select(0, r), v.index_select(0, r), s, key.second, P.noise_block);
     out.log_prob.push_back(flow::log_prob(x_next.index_select(0, r), tr, P.reduction));
     std::vector<double> old;
     std::vector<float> adv;
@@ -498,8 +501,11 @@ void edge_terms(model::Policy& policy, model::Policy* reference, const RlPlan& p
     out.old_log_prob.push_back(torch::tensor(old, torch::kDouble).to(plan.device));
     out.advantage.push_back(torch::tensor(adv).to(plan.device));
     if (c.kl_weight > 0) {
-      const auto tr_ref = flow::transition(P.kernel, x.index_select(0, r), v_ref.index_select(0, r), s, key.second);
-      out.kl.push_back((tr.mean - tr_ref.mean).pow(2).flatten(1).mean(1) / (2.0 * tr.std * tr.std));
+      const auto tr_ref = flow::transition(P.kernel, x.index_select(0, r), v_ref.index_select(0, r), s, key.second,
+                                           P.noise_block);
+      // KL of the two Gaussians along the directions the noise spans (all of them for block 1).
+      const auto gap = flow::block_coordinates(tr.mean - tr_ref.mean, P.noise_block);
+      out.kl.push_back(gap.pow(2).flatten(1).mean(1) / (2.0 * tr.std * tr.std));
     }
   }
 }

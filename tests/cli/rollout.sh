@@ -98,7 +98,7 @@ d, s, e = f['nodes/depth'][:], f['nodes/step'][:], f['advantages/edge'][:]
 assert ((d == 0) & (s < 2)).sum() == 2 * 5 and np.isnan(e[d == 0]).all() and not np.isnan(e[d > 0]).any()
 " && pass || fail "--store-trunk"
 # --store-suffix: every leaf's ODE-suffix states (steps l+d+1 .. T-1) as /leaves/path, format
-# 1.1 (files are 1.3 since issue 16); kept by score, advantage and merge; the rest of the file is unchanged.
+# 1.1 (files are 1.4 since issue 17); kept by score, advantage and merge; the rest of the file is unchanged.
 tree-rollout "${base[@]}" --window-start 1 --threads 1 --store-suffix -o sx.h5 && score --reward brightness sx.h5 -q \
   | advantage -q -o sxa.h5 && pass || fail "--store-suffix"
 for s in 0 1; do tree-rollout "${base[@]}" --window-start 1 --threads 1 --store-suffix --shard $s/2 -o sx$s.h5 -q; done
@@ -108,7 +108,7 @@ import h5py, json, subprocess, sys, jsonschema, numpy as np
 a, x, m = h5py.File('a.h5', 'r'), h5py.File('sxa.h5', 'r'), h5py.File('sxm.h5', 'r')
 # T = 6, l = 1, d = 3: suffix steps 4 -> 5 -> 6, stored state at step 5 only.
 assert x['leaves/path'].shape == (20, 1, 3, 16, 16), x['leaves/path'].shape
-assert list(x.attrs['treerpo_format_version']) == [1, 3]
+assert list(x.attrs['treerpo_format_version']) == [1, 4]
 assert (x['leaves/latent'][:] == a['leaves/latent'][:]).all() and (x['nodes/latent'][:] == a['nodes/latent'][:]).all()
 assert np.abs(m['leaves/path'][:] - x['leaves/path'][:]).max() < 1e-4
 j = json.loads(subprocess.run(['treerpo-inspect', '--json', 'sxa.h5'], capture_output=True, text=True, check=True).stdout)
@@ -150,6 +150,19 @@ assert not np.array_equal(a['leaves/latent'][:], b['leaves/latent'][:])
 assert not np.array_equal(a['nodes/noise_key'][:], b['nodes/noise_key'][:])
 assert np.array_equal(b['leaves/latent'][:], c['leaves/latent'][:])
 " && pass || fail "rollout noise does not depend on the iteration"
+# Block noise (format 1.4): recorded in the file, and update replays it with ratio 1 (its replay
+# check, on by default, refuses |rho - 1| > 1e-4 at the first minibatch).
+tree-rollout "${base[@]}" --noise-block 4 -o b4.h5 && pass || fail "--noise-block 4"
+"$PYTHON" - <<'PY' && pass || fail "noise_block recorded"
+import h5py, numpy as np
+f = h5py.File('b4.h5', 'r')
+assert int(f['rollout'].attrs['noise_block'][0]) == 4 and list(f.attrs['treerpo_format_version']) == [1, 4]
+assert int(h5py.File('a.h5', 'r')['rollout'].attrs['noise_block'][0]) == 1
+PY
+score --reward brightness b4.h5 -q | advantage - -q -o b4adv.h5 && update --policy m.safetensors b4adv.h5 --lambda 0 -q \
+  --metrics b4.metrics -o b4.safetensors && pass || fail "update replays a block-noise rollout"
+run_case bad-block 64 'noise-block 5: expected a divisor' -- tree-rollout --policy m.safetensors --prompts p.txt --noise-block 5 -o x.h5
+run_case zero-block 64 'noise-block' -- tree-rollout --policy m.safetensors --prompts p.txt --noise-block 0 -o x.h5
 # Bad options and inputs: one line, documented code, no output.
 run_case depth-past-end 64 'window' -- tree-rollout --policy m.safetensors --prompts p.txt --steps 4 --depth 5 -o x.h5
 run_case zero-branching 64 'branching' -- tree-rollout --policy m.safetensors --prompts p.txt --branching 0 -o x.h5

@@ -185,6 +185,65 @@ TEST(Flow, ReplayGivesRatioExactlyOne) {
   }
 }
 
+// Block noise: P is an orthogonal projection, the step's noise lies in its span, and the
+// log-probability is the float64 Gaussian density of the span's coordinates, computed here from
+// explicit block sums.
+TEST(Flow, BlockNoiseIsAnOrthogonalProjectionAndItsDensity) {
+  torch::manual_seed(4);
+  const auto a = torch::randn({2, 3, 8, 8}, torch::kDouble), b = torch::randn({2, 3, 8, 8}, torch::kDouble);
+  const auto Pa = flow::block_project(a, 4);
+  EXPECT_TRUE(torch::allclose(flow::block_project(Pa, 4), Pa, 0, 1e-12));                       // idempotent
+  EXPECT_NEAR((Pa * b).sum().item<double>(), (a * flow::block_project(b, 4)).sum().item<double>(), 1e-9);  // symmetric
+  EXPECT_NEAR(flow::block_coordinates(a, 4).pow(2).sum().item<double>(), Pa.pow(2).sum().item<double>(), 1e-9);
+  EXPECT_TRUE(torch::equal(flow::block_project(a, 1), a));
+  EXPECT_THROW(flow::block_project(a, 3), std::invalid_argument);  // 3 does not tile 8
+  EXPECT_THROW(flow::block_project(a.flatten(1), 2), std::invalid_argument);
+
+  const auto sig = flow::shifted_sigmas(10, 3.0);
+  const auto x = torch::randn({2, 3, 8, 8}), v = torch::randn({2, 3, 8, 8}), eps = torch::randn({2, 3, 8, 8});
+  for (Kernel k : {Kernel::flowgrpo, Kernel::dance, Kernel::cps})
+    for (Reduction red : {Reduction::mean, Reduction::sum}) {
+      const flow::StepSigmas s{sig[3], sig[4], sig[1]};
+      const auto r = flow::sde_step(k, x, v, s, 0.7, eps, red, std::nullopt, 4);
+      const auto iso = flow::transition(k, x, v, s, 0.7);
+      EXPECT_DOUBLE_EQ(r.std, iso.std);
+      // Off the span the step is the noiseless one: with P = 0 there, (I - P)(mean) is the
+      // isotropic mean minus its score (flowgrpo, dance) or fresh-noise (cps) correction.
+      const auto d = r.next.to(torch::kDouble) - r.mean.to(torch::kDouble);
+      EXPECT_LT((d - flow::block_project(d, 4)).abs().max().item<double>(), 1e-6) << flow::kernel_name(k);
+      const auto xd = x.to(torch::kDouble), vd = v.to(torch::kDouble);
+      torch::Tensor want_mean;
+      if (k == Kernel::cps) {
+        const double sn = s.sigma_next, kept = std::sqrt(sn * sn - r.std * r.std);
+        const auto x0 = xd - s.sigma * vd, x1 = xd + (1 - s.sigma) * vd;
+        want_mean = (1 - sn) * x0 + sn * x1 + (kept - sn) * flow::block_project(x1, 4);
+      } else {
+        const double dt = s.sigma_next - s.sigma;
+        const double c = k == Kernel::flowgrpo ? 0.7 * std::sqrt(s.sigma / (1 - s.sigma)) : 0.7;
+        want_mean = xd + (vd + c * c / (2 * s.sigma) * flow::block_project(xd + (1 - s.sigma) * vd, 4)) * dt;
+      }
+      EXPECT_LT((r.mean.to(torch::kDouble) - want_mean).abs().max().item<double>(), 1e-5) << flow::kernel_name(k);
+      for (int item = 0; item < 2; ++item) {
+        double total = 0;
+        int coords = 0;
+        for (int ch = 0; ch < 3; ++ch)
+          for (int bi = 0; bi < 2; ++bi)
+            for (int bj = 0; bj < 2; ++bj) {
+              double sum = 0;  // the coordinate along the block's unit vector (entries 1/4)
+              for (int i = 0; i < 4; ++i)
+                for (int j = 0; j < 4; ++j) sum += d[item][ch][4 * bi + i][4 * bj + j].item<double>() / 4;
+              total += -sum * sum / (2 * r.std * r.std) - std::log(r.std) - 0.5 * std::log(2 * M_PI);
+              ++coords;
+            }
+        const double want = red == Reduction::mean ? total / coords : total;
+        EXPECT_NEAR(r.log_prob[item].item<double>(), want, 1e-9 * (1 + std::fabs(want))) << flow::kernel_name(k);
+      }
+      // Replay under the same velocity: ratio exactly 1.
+      const auto replay = flow::transition(k, x, v, s, 0.7, 4);
+      EXPECT_TRUE(torch::equal(flow::log_prob(r.next, replay, red), r.log_prob)) << flow::kernel_name(k);
+    }
+}
+
 // ---- marginal preservation with closed-form velocity fields ----
 namespace {
 // Data ~ sum_k w_k N(m_k, c_k^2 I). The exact velocity E[e - x0 | x_s = x] of the interpolant
@@ -209,6 +268,17 @@ struct Mixture {
   }
 };
 
+// Standard normal noise for x [N, D] in the span of blocks of `block` x `block` elements, with
+// D read as one channel of a square image (D = 4: a 2 x 2 image).
+torch::Tensor as_image(const torch::Tensor& x) {
+  const auto side = static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(x.size(1)))));
+  return x.view({x.size(0), 1, side, side});
+}
+torch::Tensor block_noise(const torch::Tensor& x, std::int64_t block) {
+  const auto eps = torch::randn_like(x);
+  return block == 1 ? eps : flow::block_project(as_image(eps), block).view_as(x);
+}
+
 using TransitionFn = std::function<flow::Transition(const torch::Tensor&, const torch::Tensor&, const flow::StepSigmas&, double)>;
 
 // Samples n points from noise to data; a < 0 means the ODE.
@@ -223,7 +293,7 @@ torch::Tensor sample(const Mixture& target, int n, int steps, double a, const Tr
       x = flow::ode_step(x, v, s);
     } else {
       const auto t = kernel(x, v, s, a);
-      x = t.mean + t.std * torch::randn_like(x);
+      x = t.mean + t.std * block_noise(x, t.block);
     }
   }
   return x;
@@ -240,9 +310,22 @@ const TransitionFn kWrongDrift = [](const torch::Tensor& x, const torch::Tensor&
   return t;
 };
 
+// Block noise on a 2 x 2 image with block 2: noise along (1, 1, 1, 1) / 2 only, and the score
+// term of the drift projected onto it; kBlockWrongDrift keeps the isotropic drift instead.
+TransitionFn block_kernel(bool project_drift) {
+  return [project_drift](const torch::Tensor& x, const torch::Tensor& v, const flow::StepSigmas& s, double a) {
+    auto t = flow::transition(Kernel::flowgrpo, as_image(x), as_image(v), s, a, project_drift ? 2 : 1);
+    t.mean = t.mean.view_as(x);
+    t.block = 2;
+    return t;
+  };
+}
+const TransitionFn kBlock = block_kernel(true), kBlockWrongDrift = block_kernel(false);
+
 // Largest deviation of sample mean and variance from the data's, in units of tolerance.
-double gaussian_error(const TransitionFn& kernel, double a) {
-  Mixture g{{1.0}, {0.6}, {torch::tensor({1.5, -0.5}, torch::kDouble)}};
+double gaussian_error(const TransitionFn& kernel, double a, std::int64_t dims = 2) {
+  Mixture g{{1.0}, {0.6}, {dims == 2 ? torch::tensor({1.5, -0.5}, torch::kDouble)
+                                     : torch::tensor({1.5, -0.5, 0.2, 0.8}, torch::kDouble)}};
   const auto x = sample(g, 40000, 200, a, kernel);
   const double mean_err = (x.mean(0) - g.m[0]).abs().max().item<double>();
   const double var_err = (x.var(0, /*unbiased=*/false) - 0.36).abs().max().item<double>();
@@ -268,6 +351,12 @@ TEST(FlowMarginals, OdeAndSdeReproduceTheGaussianData) {
 TEST(FlowMarginals, OdeAndSdeReproduceTheMixture) {
   EXPECT_LT(mixture_error(kFlowGrpo, -1), 1.0) << "ODE";
   for (double a : {0.3, 0.7, 1.0}) EXPECT_LT(mixture_error(kFlowGrpo, a), 1.0) << "SDE a = " << a;
+}
+
+TEST(FlowMarginals, BlockNoiseReproducesTheGaussianData) {
+  for (double a : {0.3, 0.7, 1.0}) EXPECT_LT(gaussian_error(kBlock, a, 4), 1.0) << "block SDE a = " << a;
+  // Block noise under the isotropic drift contracts the directions it does not reach.
+  EXPECT_GT(gaussian_error(kBlockWrongDrift, 0.7, 4), 1.0);
 }
 
 TEST(FlowMarginals, AWrongDriftFailsTheCheck) {

@@ -217,6 +217,39 @@ TEST_F(FormatTest, TypedSeedAndGuidanceAndTheirOlderForm) {
   EXPECT_NE(string_in_13.find("attribute seed: expected uint64"), std::string::npos) << string_in_13;
 }
 
+// Format 1.4: the /rollout noise_block (SDE noise on pixel blocks); files before it have none,
+// which means isotropic noise (1). A block that does not tile the latent is refused on read.
+TEST_F(FormatTest, NoiseBlockAndItsAbsenceBefore14) {
+  auto t = test::full_trajectory(format::LatentDtype::float32);  // latents 3 x 8 x 8
+  t.rollout.noise_block = 4;
+  test::write_file(path("b4.h5"), t);
+  EXPECT_EQ(test::read_file(path("b4.h5")).rollout.noise_block, 4);
+  ExitCode code{};
+  EXPECT_EQ(error_after(path("b13.h5"),
+                        [](hid_t f) {
+                          h5::set_attr(f, "treerpo_format_version", std::vector<std::int64_t>{1, 3});
+                          h5::Handle g(H5Gopen2(f, "rollout", H5P_DEFAULT));
+                          H5Adelete(g.get(), "noise_block");
+                        },
+                        &code),
+            "");
+  EXPECT_EQ(test::read_file(path("b13.h5")).rollout.noise_block, 1);
+  for (const std::int64_t bad : {0, 3}) {
+    const auto msg = error_after(
+        path("bad-block.h5"),
+        [bad](hid_t f) {
+          h5::Handle g(H5Gopen2(f, "rollout", H5P_DEFAULT));
+          h5::set_attr(g.get(), "noise_block", std::vector<std::int64_t>{bad});
+        },
+        &code);
+    EXPECT_EQ(code, ExitCode::data);
+    EXPECT_NE(msg.find(bad == 0 ? "/rollout attribute noise_block: expected >= 1"
+                                : "/rollout attribute noise_block 3: expected a divisor"),
+              std::string::npos)
+        << msg;
+  }
+}
+
 TEST_F(FormatTest, NamesTheFileAndObjectOfEachDefect) {
   struct Case { const char* name; std::function<void(hid_t)> edit; const char* expect; };
   const std::vector<Case> cases = {

@@ -451,13 +451,15 @@ TEST(Training, BothReductionsReplayWithinOneMillionthThroughAFile) {
   const std::string dir = test::temp_dir();
   for (const auto& [size, channels] : {std::pair<std::int64_t, std::int64_t>{32, 3}, {64, 16}})
     for (const auto reduction : {flow::Reduction::mean, flow::Reduction::sum})
-      for (const double guidance : {1.0, 3.0}) {
+      for (const double guidance : {1.0, 3.0})
+        for (const std::int64_t block : {1, 4}) {
         ElementwisePolicy p({channels, size, size});
         rollout::SamplerConfig c;
         c.sigmas = flow::shifted_sigmas(4, 3.0);
         c.window_start = 0;
         c.branching = {2, 2};
         c.noise_levels = rollout::dynamic_noise(0.7, 0.5, 2);
+        c.noise_block = block;
         c.reduction = reduction;
         c.guidance = guidance;
         c.images = false;
@@ -473,6 +475,7 @@ TEST(Training, BothReductionsReplayWithinOneMillionthThroughAFile) {
         r.branching = c.branching;
         r.window_start = 0;
         r.noise_levels = c.noise_levels;
+        r.noise_block = block;
         r.logprob_reduction = flow::reduction_name(reduction);
         r.latent_shape = {channels, size, size};
         r.settings = "{\"guidance\": " + std::to_string(guidance) + "}";
@@ -493,7 +496,7 @@ TEST(Training, BothReductionsReplayWithinOneMillionthThroughAFile) {
         train(p, back, rc, {}, 0, nullptr, &replay);
         EXPECT_GE(replay, 0.0);
         EXPECT_LT(replay, 1e-6) << flow::reduction_name(reduction) << " " << channels << "x" << size << "x" << size
-                                << " guidance " << guidance;
+                                << " guidance " << guidance << " noise block " << block;
       }
 }
 

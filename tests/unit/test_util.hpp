@@ -94,6 +94,7 @@ inline void expect_equal(const format::Trajectory& a, const format::Trajectory& 
   EXPECT_EQ(r.leaves_per_prompt, s.leaves_per_prompt);
   EXPECT_EQ(r.window_start, s.window_start);
   EXPECT_EQ(r.noise_levels, s.noise_levels);
+  EXPECT_EQ(r.noise_block, s.noise_block);
   EXPECT_EQ(r.iteration, s.iteration);
   EXPECT_EQ(r.seed, s.seed);
   EXPECT_EQ(r.model_digest, s.model_digest);
