@@ -1,39 +1,53 @@
 #!/usr/bin/env bash
-# gradient_coherence.sh -- how much of the loop's policy gradient is signal? Samples the same
-# prompts twice with independent noise (seeds S1 and S2), scores, computes tree advantages and
-# takes ONE update step from the base model on each (all edges, accumulated into one step;
-# --lambda 0, weight decay 0). AdamW's first step is -lr sign(g), so the cosine of the two weight steps is the
-# sign correlation of two independent gradient estimates: near 0 when the gradient is noise,
-# rising towards 1 as more samples per step average the noise out (for a Gaussian estimate with
-# correlation rho it is (2/pi) asin(rho)). Prints one TSV row; reruns reuse finished steps.
+# gradient_coherence.sh -- how much of the loop's policy gradient is signal? Samples prompts
+# twice with independent noise (seeds S1 and S2), scores, computes tree advantages and takes ONE
+# update step from the base model on each (all edges, accumulated into one step; --lambda 0,
+# weight decay 0). AdamW's first step is about -lr sign(g), so the mean over weights of
+# sign(step 1) sign(step 2) is the sign correlation of two independent gradient estimates: near 0
+# when the gradient is noise, rising towards 1 as more samples per step average the noise out
+# (for Gaussian estimates with correlation rho it is (2/pi) asin(rho)). Prints one TSV row:
+# NAME, PROMPTS, that sign correlation, and the cosine of the two steps.
 #
-#   scripts/gradient_coherence.sh DIR NAME PROMPTS [S1 S2]
+# With PROMPTS2 the second step samples other prompts: the two steps then share only what the
+# gradient has in common ACROSS prompts (what could carry over to held-out prompts), where the
+# same-prompt pair also shares each prompt's own direction. Steps are kept as
+# DIR/NAME-<prompt file name>-sS.safetensors and reused by reruns and by other pairs.
+#
+#   scripts/gradient_coherence.sh DIR NAME PROMPTS [S1 S2 [PROMPTS2]]
 #   REWARDS="--reward brightness" scripts/gradient_coherence.sh out/gc bright out/attr16.txt
 #   ROLLOUT_ARGS="--noise-block 4" scripts/gradient_coherence.sh out/gc b4 out/attr16.txt 3 4
+#   scripts/gradient_coherence.sh out/gc loop out/attrA64.txt 1 2 out/attrB64.txt
 # REWARDS defaults to the loop's "--reward shapes --reward shapes-partial:0.5"; BIN to build/bin;
 # POLICY to models/shapes-base.safetensors.
 set -euo pipefail
-D=$1 NAME=$2 P=$3 S1=${4:-1} S2=${5:-2}
+D=$1 NAME=$2 P=$3 S1=${4:-1} S2=${5:-2} P2=${6:-$3}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 B=${BIN:-$SRC/build/bin}
 POLICY=${POLICY:-$SRC/models/shapes-base.safetensors}
 mkdir -p "$D"
-for s in "$S1" "$S2"; do
-  out="$D/$NAME-s$s.safetensors"
-  [ -e "$out" ] && continue
+step_file() { echo "$D/$NAME-$(basename "$2" .txt)-s$1.safetensors"; }
+step() {  # step SEED PROMPTS: the first update step on one rollout, kept as step_file SEED PROMPTS
+  local seed=$1 prompts=$2 out
+  out=$(step_file "$seed" "$prompts")
+  [ -e "$out" ] && return
   # shellcheck disable=SC2086  # ROLLOUT_ARGS and REWARDS are option lists
-  "$B/tree-rollout" --policy "$POLICY" --prompts "$P" --steps 10 --guidance 3 --seed "$s" --threads 2 \
-    ${ROLLOUT_ARGS:-} -o "$D/$NAME.rollout.h5" --force -q
+  "$B/tree-rollout" --policy "$POLICY" --prompts "$prompts" --steps 10 --guidance 3 --seed "$seed" \
+    --threads 2 ${ROLLOUT_ARGS:-} -o "$D/$NAME.rollout.h5" --force -q
   # shellcheck disable=SC2086
-  "$B/score" ${REWARDS:---reward shapes --reward shapes-partial:0.5} "$D/$NAME.rollout.h5" -o "$D/$NAME.scored.h5" \
-    --force -q
+  "$B/score" ${REWARDS:---reward shapes --reward shapes-partial:0.5} "$D/$NAME.rollout.h5" \
+    -o "$D/$NAME.scored.h5" --force -q
   "$B/advantage" --method tree "$D/$NAME.scored.h5" -o "$D/$NAME.adv.h5" --force -q
-  "$B/update" --policy "$POLICY" "$D/$NAME.adv.h5" --lr 1e-3 --weight-decay 0 --minibatch 256 --grad-accum 100000 --lambda 0 \
-    --threads 2 --weights-only -o "$out.part" --force -q
+  "$B/update" --policy "$POLICY" "$D/$NAME.adv.h5" --lr 1e-3 --weight-decay 0 --minibatch 256 \
+    --grad-accum 100000 --lambda 0 --threads 2 --weights-only -o "$out.part" --force -q
   mv "$out.part" "$out"
-done
-rm -f "$D/$NAME.rollout.h5" "$D/$NAME.scored.h5" "$D/$NAME.adv.h5"
-python3 - "$POLICY" "$D/$NAME-s$S1.safetensors" "$D/$NAME-s$S2.safetensors" "$NAME" "$P" <<'EOF'
+  rm -f "$D/$NAME.rollout.h5" "$D/$NAME.scored.h5" "$D/$NAME.adv.h5"
+}
+step "$S1" "$P"
+step "$S2" "$P2"
+one=$(step_file "$S1" "$P") two=$(step_file "$S2" "$P2")
+label=$P
+[ "$P2" = "$P" ] || label="$P vs $P2"
+python3 - "$POLICY" "$one" "$two" "$NAME" "$label" <<'EOF'
 import array, json, math, struct, sys
 
 def tensors(path):  # float32 tensors of a safetensors file, by name
@@ -51,16 +65,16 @@ def tensors(path):  # float32 tensors of a safetensors file, by name
 
 base, one, two = (tensors(p) for p in sys.argv[1:4])
 dot = n1 = n2 = 0.0
-agree = moved = 0
+same = 0  # weights both steps moved the same way, minus those they moved opposite ways
+total = 0
 for name, b in base.items():
+    total += len(b)
     for x0, x1, x2 in zip(b, one[name], two[name]):
         d1, d2 = x1 - x0, x2 - x0
         dot += d1 * d2
         n1 += d1 * d1
         n2 += d2 * d2
         if d1 != 0 and d2 != 0:
-            moved += 1
-            agree += (d1 > 0) == (d2 > 0)
-cos = dot / math.sqrt(n1 * n2)
-print(f"{sys.argv[4]}\t{sys.argv[5]}\t{cos:.4f}\t{agree / moved:.4f}\t{math.sin(math.pi / 2 * cos):.4f}")
+            same += 1 if (d1 > 0) == (d2 > 0) else -1
+print(f"{sys.argv[4]}\t{sys.argv[5]}\t{same / total:.4f}\t{dot / math.sqrt(n1 * n2):.4f}")
 EOF

@@ -10,8 +10,10 @@ treerpo-synth --count 3 --seed 11 --steps 8 --depth 3 --branching 3,2,2 --window
 "$PYTHON" - <<'PY' && pass || fail "values read by h5py"
 import h5py, numpy as np, math, json
 a, b = h5py.File('f32.h5', 'r'), h5py.File('f16.h5', 'r')
-assert a.attrs['treerpo_format'] == 'trajectory' and list(a.attrs['treerpo_format_version']) == [1, 3]
+assert a.attrs['treerpo_format'] == 'trajectory' and list(a.attrs['treerpo_format_version']) == [1, 4]
 r = a['rollout']
+# 1.4 records the SDE noise block; synth writes isotropic noise
+assert r.attrs['noise_block'].dtype == np.int64 and int(r.attrs['noise_block'][0]) == 1
 assert r.attrs['seed'].dtype == np.uint64 and int(r.attrs['seed'][0]) == 11 and float(r.attrs['guidance'][0]) == 1.0
 T, shift, l = int(r.attrs['steps'][0]), float(r.attrs['shift'][0]), int(r.attrs['window_start'][0])
 branching = [int(x) for x in r.attrs['branching']]
