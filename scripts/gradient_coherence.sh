@@ -6,7 +6,9 @@
 # sign(step 1) sign(step 2) is the sign correlation of two independent gradient estimates: near 0
 # when the gradient is noise, rising towards 1 as more samples per step average the noise out
 # (for Gaussian estimates with correlation rho it is (2/pi) asin(rho)). Prints one TSV row:
-# NAME, PROMPTS, that sign correlation, and the cosine of the two steps.
+# NAME, PROMPTS, that sign correlation, the cosine of the two steps, and the sign correlation
+# over the weights of the built-in model's text stream and image stream ("-" where a model has
+# no such tensors).
 #
 # With PROMPTS2 the second step samples other prompts: the two steps then share only what the
 # gradient has in common ACROSS prompts (what could carry over to held-out prompts), where the
@@ -63,18 +65,24 @@ def tensors(path):  # float32 tensors of a safetensors file, by name
             out[name] = a
     return out
 
+def stream(name):  # the built-in model's two transformer streams; "" for the rest
+    return "txt" if ".txt_" in name else "img" if ".img_" in name else ""
+
 base, one, two = (tensors(p) for p in sys.argv[1:4])
 dot = n1 = n2 = 0.0
-same = 0  # weights both steps moved the same way, minus those they moved opposite ways
-total = 0
+same = {"": 0, "txt": 0, "img": 0}  # weights both steps moved the same way, minus opposite ways
+total = {"": 0, "txt": 0, "img": 0}
 for name, b in base.items():
-    total += len(b)
+    k = stream(name)
+    total[k] += len(b)
     for x0, x1, x2 in zip(b, one[name], two[name]):
         d1, d2 = x1 - x0, x2 - x0
         dot += d1 * d2
         n1 += d1 * d1
         n2 += d2 * d2
         if d1 != 0 and d2 != 0:
-            same += 1 if (d1 > 0) == (d2 > 0) else -1
-print(f"{sys.argv[4]}\t{sys.argv[5]}\t{same / total:.4f}\t{dot / math.sqrt(n1 * n2):.4f}")
+            same[k] += 1 if (d1 > 0) == (d2 > 0) else -1
+part = lambda k: f"{same[k] / total[k]:.4f}" if total[k] else "-"
+print(f"{sys.argv[4]}\t{sys.argv[5]}\t{sum(same.values()) / sum(total.values()):.4f}\t"
+      f"{dot / math.sqrt(n1 * n2):.4f}\t{part('txt')}\t{part('img')}")
 EOF

@@ -1,5 +1,6 @@
 # gradient_coherence.sh -- scripts/gradient_coherence.sh prints one TSV row (name, prompts, the
-# sign correlation and the cosine of two independent first update steps), keeps both steps, and a
+# sign correlation and the cosine of two independent first update steps, the sign correlation
+# per stream), keeps both steps, and a
 # rerun reuses them and prints the same row; a pair on other prompts reuses the first step.
 source "$(dirname "$0")/lib.sh"
 treerpo-model init --seed 1 --width 32 --depth 1 --heads 2 --image-size 16 -o m.safetensors -q
@@ -7,7 +8,7 @@ printf 'a red circle\n' >p.txt
 export POLICY=$PWD/m.safetensors
 REWARDS="--reward brightness" BIN="$BIN" "$SRC/scripts/gradient_coherence.sh" gc one p.txt >row.tsv 2>err.log \
   && pass || fail "check: $(tail -3 err.log)"
-grep -qE '^one	p\.txt	-?[01]\.[0-9]{4}	-?[01]\.[0-9]{4}$' row.tsv && pass || fail "row: $(cat row.tsv)"
+grep -qE '^one	p\.txt	-?[01]\.[0-9]{4}	-?[01]\.[0-9]{4}	-?[01]\.[0-9]{4}	-?[01]\.[0-9]{4}$' row.tsv && pass || fail "row: $(cat row.tsv)"
 [ -e gc/one-p-s1.safetensors ] && [ -e gc/one-p-s2.safetensors ] && [ ! -e gc/one.adv.h5 ] && pass || fail "files: $(ls gc)"
 [ "$(treerpo-model info --policy gc/one-p-s1.safetensors | grep digest)" != "$(treerpo-model info --policy gc/one-p-s2.safetensors | grep digest)" ] \
   && pass || fail "the two seeds gave the same step"
@@ -17,6 +18,11 @@ cmp -s row.tsv again.tsv && [ "$(stat -c %Y gc/one-p-s1.safetensors)" = "$before
 # Other prompts for the second step: the first step is reused, the row names both files.
 printf 'a blue square\n' >q.txt
 REWARDS="--reward brightness" BIN="$BIN" "$SRC/scripts/gradient_coherence.sh" gc one p.txt 1 2 q.txt >cross.tsv 2>&1 \
-  && grep -qE '^one	p\.txt vs q\.txt	-?[01]\.[0-9]{4}	-?[01]\.[0-9]{4}$' cross.tsv && [ -e gc/one-q-s2.safetensors ] \
+  && grep -qE '^one	p\.txt vs q\.txt	-?[01]\.[0-9]{4}	-?[01]\.[0-9]{4}	-?[01]\.[0-9]{4}	-?[01]\.[0-9]{4}$' cross.tsv && [ -e gc/one-q-s2.safetensors ] \
   && [ "$(stat -c %Y gc/one-p-s1.safetensors)" = "$before" ] && pass || fail "cross: $(cat cross.tsv)"
+# A step against itself: cosine 1, and every weight that moved agrees with itself (a fresh model
+# moves only its output layer: zero-initialised, it passes no gradient to the streams).
+REWARDS="--reward brightness" BIN="$BIN" "$SRC/scripts/gradient_coherence.sh" gc one p.txt 1 1 >self.tsv 2>&1 \
+  && awk -F'\t' '$4 == "1.0000" && $3 > 0.1 && $5 >= 0 && $6 >= 0 { ok = 1 } END { exit !ok }' self.tsv \
+  && pass || fail "self: $(cat self.tsv)"
 finish
