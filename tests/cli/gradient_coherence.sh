@@ -25,4 +25,17 @@ REWARDS="--reward brightness" BIN="$BIN" "$SRC/scripts/gradient_coherence.sh" gc
 REWARDS="--reward brightness" BIN="$BIN" "$SRC/scripts/gradient_coherence.sh" gc one p.txt 1 1 >self.tsv 2>&1 \
   && awk -F'\t' '$4 == "1.0000" && $3 > 0.1 && $5 >= 0 && $6 >= 0 { ok = 1 } END { exit !ok }' self.tsv \
   && pass || fail "self: $(cat self.tsv)"
+# The null reward: 0 or 1 per image, the same for the same image, about 1 in 5 ones.
+treerpo-synth --count 8 --seed 3 -o synth.h5 -q
+for i in 1 2; do
+  score --reward-process "$SRC/scripts/null_reward_process.py" synth.h5 -o null$i.h5 -q || fail "null reward run $i"
+done
+treerpo-inspect --json null1.h5 >null1.json && treerpo-inspect --json null2.h5 >null2.json
+"$PYTHON" - <<'PY' && pass || fail "null reward: $(grep -o '"null": {[^}]*' null1.json)"
+import json
+a, b = (json.load(open(f))["rewards"]["null"] for f in ("null1.json", "null2.json"))
+assert a["count"] == 128 and a["nan"] == 0 and a["min"] == 0.0 and a["max"] == 1.0, a
+assert 0.1 < a["mean"] < 0.3 and abs(a["std"] ** 2 - a["mean"] * (1 - a["mean"])) < 0.02, a
+assert (a["mean"], a["std"]) == (b["mean"], b["std"]), (a, b)
+PY
 finish
