@@ -38,4 +38,9 @@ assert a["count"] == 128 and a["nan"] == 0 and a["min"] == 0.0 and a["max"] == 1
 assert 0.1 < a["mean"] < 0.3 and abs(a["std"] ** 2 - a["mean"] * (1 - a["mean"])) < 0.02, a
 assert (a["mean"], a["std"]) == (b["mean"], b["std"]), (a, b)
 PY
+# reward_spread.py on two scorings of the same trees: identical files, so each tree's spread is
+# the prompt's whole spread (share 1.00), and every count is over 8 prompts x 2 files.
+"$PYTHON" "$SRC/scripts/reward_spread.py" null1.h5 null2.h5 >spread.tsv 2>&1 \
+  && awk -F'\t' '$1 == "null" && $5 == "1.00" && $6 ~ / of 16$/ { ok = 1 } END { exit !ok }' spread.tsv \
+  && pass || fail "reward_spread: $(cat spread.tsv)"
 finish
