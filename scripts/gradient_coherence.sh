@@ -19,8 +19,9 @@
 #   REWARDS="--reward brightness" scripts/gradient_coherence.sh out/gc bright out/attr16.txt
 #   ROLLOUT_ARGS="--noise-block 4" scripts/gradient_coherence.sh out/gc b4 out/attr16.txt 3 4
 #   scripts/gradient_coherence.sh out/gc loop out/attrA64.txt 1 2 out/attrB64.txt
-# REWARDS defaults to the loop's "--reward shapes --reward shapes-partial:0.5"; BIN to build/bin;
-# POLICY to models/shapes-base.safetensors.
+# REWARDS defaults to the loop's "--reward shapes --reward shapes-partial:0.5"; UPDATE_ARGS to
+# "--lambda 0" (set it empty for --mode window or independent rollouts, whose objective is GRPO);
+# BIN to build/bin; POLICY to models/shapes-base.safetensors.
 set -euo pipefail
 D=$1 NAME=$2 P=$3 S1=${4:-1} S2=${5:-2} P2=${6:-$3}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,8 +40,9 @@ step() {  # step SEED PROMPTS: the first update step on one rollout, kept as ste
   "$B/score" ${REWARDS:---reward shapes --reward shapes-partial:0.5} "$D/$NAME.rollout.h5" \
     -o "$D/$NAME.scored.h5" --force -q
   "$B/advantage" --method tree "$D/$NAME.scored.h5" -o "$D/$NAME.adv.h5" --force -q
+  # shellcheck disable=SC2086  # UPDATE_ARGS is an option list
   "$B/update" --policy "$POLICY" "$D/$NAME.adv.h5" --lr 1e-3 --weight-decay 0 --minibatch 256 \
-    --grad-accum 100000 --lambda 0 --threads 2 --weights-only -o "$out.part" --force -q
+    --grad-accum 100000 ${UPDATE_ARGS---lambda 0} --threads 2 --weights-only -o "$out.part" --force -q
   mv "$out.part" "$out"
   rm -f "$D/$NAME.rollout.h5" "$D/$NAME.scored.h5" "$D/$NAME.adv.h5"
 }

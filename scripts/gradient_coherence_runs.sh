@@ -3,7 +3,8 @@
 # update steps (scripts/gradient_coherence.sh) for the loop's reward, a null reward that carries
 # no signal (scripts/null_reward_process.py) and brightness, on the same prompts and on disjoint
 # ones (A against B), at 16, 64 and 192 colour-attribute prompts and at 64 leaves per prompt;
-# shapes-partial alone; the loop's reward and brightness with block noise (--noise-block).
+# Flow-GRPO's independent sampler (16 SDE trajectories per prompt); shapes-partial alone; the
+# loop's reward and brightness with block noise (--noise-block).
 # Steps are kept in DIR and reused: a rerun only recomputes the rows (a cold run is about an hour
 # on 2 cores). The prompt files are the colour-attribute prompts ("a red X and a blue Y") of the
 # shuffled training split, in order: A16 = the first 16, B16 the next 16, A64 the first 64, B64
@@ -56,6 +57,8 @@ row() {  # row REWARD_NAME REWARDS ROLLOUT_ARGS PAIR_LABEL GRADIENT_COHERENCE_AR
   row null "$NULL" "" s1-s2 null "$D/attrA64.txt" 1 2
   row null "$NULL" "" s1-s2 null "$D/attrA16.txt" 1 2 "$D/attrB16.txt"
   row null "$NULL" "" s2-s1 null "$D/attrA16.txt" 2 1 "$D/attrB16.txt"
+  UPDATE_ARGS= row loop "$LOOP" "--mode independent --leaves 16" s1-s2 indep "$D/attrA16.txt" 1 2
+  UPDATE_ARGS= row loop "$LOOP" "--mode independent --leaves 16" s1-s2 indep "$D/attrA16.txt" 1 2 "$D/attrB16.txt"
   row shapes-partial "--reward shapes-partial" "" s1-s2 partial "$D/attrA16.txt" 1 2
   row loop "$LOOP" "--noise-block 4" s1-s2 b4 "$D/attrA16.txt" 1 2
   row loop "$LOOP" "--noise-block 4" s1-s2 b4 "$D/attrA64.txt" 1 2
