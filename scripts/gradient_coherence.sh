@@ -13,7 +13,8 @@
 # With PROMPTS2 the second step samples other prompts: the two steps then share only what the
 # gradient has in common ACROSS prompts (what could carry over to held-out prompts), where the
 # same-prompt pair also shares each prompt's own direction. Steps are kept as
-# DIR/NAME-<prompt file name>-sS.safetensors and reused by reruns and by other pairs.
+# DIR/NAME-<prompt file name>-sS.safetensors (with a .settings file) and reused by reruns and by
+# other pairs under the same settings; other settings under the same NAME exit 64.
 #
 #   scripts/gradient_coherence.sh DIR NAME PROMPTS [S1 S2 [PROMPTS2]]
 #   REWARDS="--reward brightness" scripts/gradient_coherence.sh out/gc bright out/attr16.txt
@@ -30,9 +31,16 @@ POLICY=${POLICY:-$SRC/models/shapes-base.safetensors}
 mkdir -p "$D"
 step_file() { echo "$D/$NAME-$(basename "$2" .txt)-s$1.safetensors"; }
 step() {  # step SEED PROMPTS: the first update step on one rollout, kept as step_file SEED PROMPTS
-  local seed=$1 prompts=$2 out
+  local seed=$1 prompts=$2 out settings
   out=$(step_file "$seed" "$prompts")
-  [ -e "$out" ] && return
+  # A kept step is reused only under the settings that made it (NAME alone does not say them).
+  settings="rollout: ${ROLLOUT_ARGS:-}; rewards: ${REWARDS:-}; update: ${UPDATE_ARGS---lambda 0}"
+  if [ -e "$out" ]; then
+    [ "$(cat "$out.settings" 2>/dev/null)" = "$settings" ] && return
+    echo "gradient_coherence.sh: $out was made under other settings ($(cat "$out.settings" 2>/dev/null ||
+      echo unrecorded)), not '$settings'; use another NAME or remove it" >&2
+    exit 64
+  fi
   # shellcheck disable=SC2086  # ROLLOUT_ARGS and REWARDS are option lists
   "$B/tree-rollout" --policy "$POLICY" --prompts "$prompts" --steps 10 --guidance 3 --seed "$seed" \
     --threads 2 ${ROLLOUT_ARGS:-} -o "$D/$NAME.rollout.h5" --force -q
@@ -43,6 +51,7 @@ step() {  # step SEED PROMPTS: the first update step on one rollout, kept as ste
   # shellcheck disable=SC2086  # UPDATE_ARGS is an option list
   "$B/update" --policy "$POLICY" "$D/$NAME.adv.h5" --lr 1e-3 --weight-decay 0 --minibatch 256 \
     --grad-accum 100000 ${UPDATE_ARGS---lambda 0} --threads 2 --weights-only -o "$out.part" --force -q
+  printf '%s\n' "$settings" >"$out.settings"
   mv "$out.part" "$out"
   rm -f "$D/$NAME.rollout.h5" "$D/$NAME.scored.h5" "$D/$NAME.adv.h5"
 }

@@ -7,6 +7,7 @@ one tree change. Writes an 8-bit RGB PNG with the standard library's zlib (no im
         SCORED.h5 OUT.png [--reward shapes] [--prompts 3] [--scale 3]
 """
 import argparse
+import os
 import struct
 import sys
 import zlib
@@ -25,7 +26,6 @@ def write_png(rgb, path):
     with open(path + ".part", "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
                 + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-    import os
     os.replace(path + ".part", path)
 
 

@@ -15,6 +15,9 @@ grep -qE '^one	p\.txt	-?[01]\.[0-9]{4}	-?[01]\.[0-9]{4}	-?[01]\.[0-9]{4}	-?[01]\
 before=$(stat -c %Y gc/one-p-s1.safetensors)
 REWARDS="--reward brightness" BIN="$BIN" "$SRC/scripts/gradient_coherence.sh" gc one p.txt >again.tsv 2>&1
 cmp -s row.tsv again.tsv && [ "$(stat -c %Y gc/one-p-s1.safetensors)" = "$before" ] && pass || fail "rerun: $(cat again.tsv)"
+# A kept step made under other settings is refused, not silently reused.
+REWARDS="--reward saturation" BIN="$BIN" "$SRC/scripts/gradient_coherence.sh" gc one p.txt >other.tsv 2>other.err
+[ $? = 64 ] && grep -q "made under other settings" other.err && [ ! -s other.tsv ] && pass || fail "other settings: $(cat other.err)"
 # Other prompts for the second step: the first step is reused, the row names both files.
 printf 'a blue square\n' >q.txt
 REWARDS="--reward brightness" BIN="$BIN" "$SRC/scripts/gradient_coherence.sh" gc one p.txt 1 2 q.txt >cross.tsv 2>&1 \
@@ -43,4 +46,15 @@ PY
 "$PYTHON" "$SRC/scripts/reward_spread.py" null1.h5 null2.h5 >spread.tsv 2>&1 \
   && awk -F'\t' '$1 == "null" && $5 == "1.00" && $6 ~ / of 16$/ { ok = 1 } END { exit !ok }' spread.tsv \
   && pass || fail "reward_spread: $(cat spread.tsv)"
+# tree_leaves_grid.py: 3 rows of 16 leaves of 32 px, scale 3, 2 px frames -> 1600 x 300 RGB PNG.
+"$PYTHON" "$SRC/scripts/tree_leaves_grid.py" null1.h5 grid.png --reward null >grid.log 2>&1 \
+  && "$PYTHON" - <<'PY' && pass || fail "tree_leaves_grid: $(cat grid.log)"
+import struct, zlib
+blob = open("grid.png", "rb").read()
+assert blob[:8] == b"\x89PNG\r\n\x1a\n"
+w, h, depth, colour = struct.unpack(">IIBB", blob[16:26])
+assert (w, h, depth, colour) == (1600, 300, 8, 2), (w, h, depth, colour)
+n = struct.unpack(">I", blob[33:37])[0]
+assert len(zlib.decompress(blob[41:41 + n])) == h * (1 + 3 * w)
+PY
 finish
