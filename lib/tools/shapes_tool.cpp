@@ -144,6 +144,47 @@ int run_explain(const ShapesOptions& o, const cli::Context& ctx, const std::stri
   return 0;
 }
 
+// Rejection sampling: the images that pass the strict shapes reward become (prompt, image)
+// pairs of a data set, the data of reward-filtered fine-tuning (RAFT; update --objective sft).
+int run_select(const ShapesOptions& o, const cli::Context& ctx, const std::string& output) {
+  cli::check_stdout_free(ctx, output);
+  std::string what;
+  const auto inputs = explain_inputs(o, what);
+  format::Dataset d;
+  d.kind_labels = shapes::task_kind_names();
+  std::map<std::string, std::size_t> kept_per_prompt;
+  std::map<std::string, int> per_kind;
+  std::uint64_t side = 0;
+  for (const auto& [prompt, image] : inputs) {
+    const auto spec = shapes::parse_prompt(prompt);
+    if (!spec) throw DataError(o.input + ": prompt '" + prompt + "' is not of the shapes grammar");
+    if (shapes::score_spec(*spec, shapes::detect(image)).strict < 1.0) continue;
+    auto& kept = kept_per_prompt[prompt];
+    if (o.per_prompt > 0 && kept >= o.per_prompt) continue;
+    ++kept;
+    side = static_cast<std::uint64_t>(image.height);
+    d.prompts.text.push_back(prompt);
+    d.prompts.id.push_back(static_cast<std::int64_t>(d.prompts.id.size()));
+    d.images.data.insert(d.images.data.end(), image.rgb.begin(), image.rgb.end());
+    d.kind.push_back(static_cast<std::uint8_t>(spec->kind));
+    ++per_kind[shapes::task_kind_name(spec->kind)];
+  }
+  const auto n = d.prompts.text.size();
+  if (n == 0)
+    throw DataError("none of the " + std::to_string(inputs.size()) + " " + what +
+                    " passes the strict shapes reward; no data set written");
+  d.images.shape = {n, side, side, 3};
+  d.provenance.push_back(ctx.provenance_record({}));
+  format::write_dataset(output, d, ctx.force, ctx.tool);
+  log::summary("kept " + std::to_string(n) + " of " + std::to_string(inputs.size()) + " " + what + " (" +
+               std::to_string(kept_per_prompt.size()) + " prompts) in " +
+               (output == "-" ? std::string("<stdout>") : output));
+  if (ctx.json)
+    cli::print_json_summary(ctx, output, {{"images", inputs.size()}, {"kept", n},
+                                          {"prompts", kept_per_prompt.size()}, {"per_kind", per_kind}});
+  return 0;
+}
+
 int run_prompts(const ShapesOptions& o, const cli::Context& ctx, const std::string& output) {
   const auto prompts = shapes::split_prompts(o.split);
   // By kind, or shuffled so that every block of consecutive lines (a --shard of the file, an
@@ -223,6 +264,14 @@ void add_shapes_options(CLI::App& app, ShapesOptions& o) {
   explain->add_option("--images", o.images, "Which checkpoint's images of a samples file: policy or compare")
       ->check(CLI::IsMember({"policy", "compare"}))->capture_default_str();
   explain->add_flag("--per-image", o.per_image, "Also list every image's failure and components");
+  auto* select = app.add_subcommand("select", "Write the images that pass the strict shapes reward as a data set "
+                                    "(the data of reward-filtered fine-tuning)");
+  select->preparse_callback([&o](std::size_t) { o.command = ShapesCommand::select; });
+  select->add_option("input", o.input, "A samples file (what evaluate writes for an external judge) or a data set file")->required();
+  select->add_option("--images", o.images, "Which checkpoint's images of a samples file: policy or compare")
+      ->check(CLI::IsMember({"policy", "compare"}))->capture_default_str();
+  select->add_option("--per-prompt", o.per_prompt, "Keep at most this many passing images per prompt (0 = all)")
+      ->capture_default_str();
 }
 
 void validate(const ShapesOptions& o, const cli::Given& given) {
@@ -233,6 +282,7 @@ void validate(const ShapesOptions& o, const cli::Given& given) {
 int run_shapes(const ShapesOptions& o, cli::Context& ctx, const std::string& output) {
   switch (o.command) {
     case ShapesCommand::explain: return run_explain(o, ctx, output);
+    case ShapesCommand::select: return run_select(o, ctx, output);
     case ShapesCommand::prompts: return run_prompts(o, ctx, output);
     case ShapesCommand::dataset: break;
   }

@@ -7,7 +7,7 @@ for tool in treerpo-inspect treerpo-merge treerpo-synth treerpo-model treerpo-sh
   { "$tool" --help
     case "$tool" in
       treerpo-model) for sub in init info export probe; do "$tool" "$sub" --help; done ;;
-      treerpo-shapes) for sub in prompts dataset explain; do "$tool" "$sub" --help; done ;;
+      treerpo-shapes) for sub in prompts dataset explain select; do "$tool" "$sub" --help; done ;;
     esac
   } | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u >help.txt
   while read -r opt; do

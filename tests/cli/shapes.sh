@@ -36,6 +36,27 @@ assert j['components']['recognised'] == j['components']['total'] and j['fit_quan
 run_case explain-compare 64 '--images applies to samples files' -- treerpo-shapes explain d.h5 --images compare
 treerpo-synth --count 1 -o t.h5 -q
 run_case explain-kind 65 "t\.h5: treerpo_format is 'trajectory', expected 'samples'" -- treerpo-shapes explain t.h5
+# select: every render passes (so all 60 are kept, in order); --per-prompt caps each prompt;
+# an untrained model's samples pass nothing, which is refused rather than an empty data set.
+treerpo-shapes select d.h5 --json -o sel.h5 | "$PYTHON" -c "
+import json, sys; j = json.load(sys.stdin); assert j['images'] == 60 and j['kept'] == 60, j
+" && pass || fail "select renders"
+"$PYTHON" - <<'PY' && pass || fail "select keeps the images, prompts and kinds"
+import h5py, numpy as np
+a, b = h5py.File('d.h5', 'r'), h5py.File('sel.h5', 'r')
+assert b.attrs['treerpo_format'] == 'dataset'
+assert (a['images'][:] == b['images'][:]).all() and (a['kind'][:] == b['kind'][:]).all()
+assert list(a['prompts/text'].asstr()[:]) == list(b['prompts/text'].asstr()[:])
+PY
+distinct=$(treerpo-shapes explain d.h5 --per-image | cut -s -f3 | sort -u | grep -c .)
+treerpo-shapes select d.h5 --per-prompt 1 --json -o sel1.h5 | "$PYTHON" -c "
+import json, sys; j = json.load(sys.stdin); assert j['kept'] == j['prompts'] == $distinct, j
+" && pass || fail "select --per-prompt 1"
+treerpo-model init --seed 1 --width 32 --depth 1 --heads 2 --image-size 16 -o m.safetensors -q
+head -3 train.txt > p3.txt
+evaluate --policy m.safetensors --prompts p3.txt --samples 2 --steps 2 --samples-out s.h5 -q >/dev/null
+run_case select-none 65 'none of the 6 policy images of s\.h5 .* passes the strict shapes reward' -- treerpo-shapes select s.h5 -o none.h5
+[ ! -e none.h5 ] && pass || fail "select wrote an empty data set"
 run_case bad-split 64 'split' -- treerpo-shapes dataset --split test -o x.h5
 run_case seed-prompts 64 '--seed applies to dataset and prompts --shuffle only' -- treerpo-shapes prompts --seed 3
 # --shuffle: the same prompts, in an order keyed by the seed; every block of 16 lines (a loop
