@@ -53,10 +53,28 @@ treerpo-shapes select d.h5 --per-prompt 1 --json -o sel1.h5 | "$PYTHON" -c "
 import json, sys; j = json.load(sys.stdin); assert j['kept'] == j['prompts'] == $distinct, j
 " && pass || fail "select --per-prompt 1"
 treerpo-model init --seed 1 --width 32 --depth 1 --heads 2 --image-size 16 -o m.safetensors -q
-head -3 train.txt > p3.txt
+treerpo-shapes explain d.h5 --per-image | cut -s -f3 | awk '!seen[$0]++' | head -3 > p3.txt
 evaluate --policy m.safetensors --prompts p3.txt --samples 2 --steps 2 --samples-out s.h5 -q >/dev/null
 run_case select-none 65 'none of the 6 policy images of s\.h5 .* passes the strict shapes reward' -- treerpo-shapes select s.h5 -o none.h5
 [ ! -e none.h5 ] && pass || fail "select wrote an empty data set"
+# The random control of select (scripts/random_subset_dataset.py): N rows of the samples keyed by
+# the seed, kinds looked up in a data set, a file update's SFT objective reads.
+rs() { "$PYTHON" "$SRC/scripts/random_subset_dataset.py" "$@"; }
+rs s.h5 4 d.h5 r1.h5 --seed 3 2>/dev/null && rs s.h5 4 d.h5 r2.h5 --seed 3 2>/dev/null && pass || fail "random subset"
+"$PYTHON" - <<'PY' && pass || fail "random subset rows, kinds and order"
+import h5py, numpy as np
+s, d, r1, r2 = (h5py.File(p, 'r') for p in ('s.h5', 'd.h5', 'r1.h5', 'r2.h5'))
+kind = dict(zip(d['prompts/text'].asstr()[:], d['kind'][:]))
+texts, imgs = list(s['text'].asstr()[:]), s['policy/images'][:]
+assert r1['images'].shape == (4, 16, 16, 3) and (r1['images'][:] == r2['images'][:]).all()
+for t, im, k in zip(r1['prompts/text'].asstr()[:], r1['images'][:], r1['kind'][:]):
+    rows = [i for i, x in enumerate(texts) if x == t and (imgs[i] == im).all()]
+    assert rows and kind[t] == k, t
+assert h5py.check_enum_dtype(r1['kind'].dtype) == h5py.check_enum_dtype(d['kind'].dtype)
+PY
+update r1.h5 --objective sft --policy m.safetensors --steps 1 --batch-size 2 --seed 1 -o sft.safetensors -q \
+  && pass || fail "update reads the random subset"
+run_case subset-too-many 1 'N must be in 1\.\.6' -- rs s.h5 7 d.h5 r3.h5
 run_case bad-split 64 'split' -- treerpo-shapes dataset --split test -o x.h5
 run_case seed-prompts 64 '--seed applies to dataset and prompts --shuffle only' -- treerpo-shapes prompts --seed 3
 # --shuffle: the same prompts, in an order keyed by the seed; every block of 16 lines (a loop
