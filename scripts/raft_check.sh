@@ -4,7 +4,9 @@
 # base model against its controls, evaluated on the held-out prompts and the training prompts:
 #   a-sel   SFT on the base's ODE samples that pass the strict reward + as many renders;
 #   b-null  the same number of the base's samples drawn at random + as many renders;
-#   c-rend  twice as many renders alone (continued supervised training).
+#   c-rend  twice as many renders alone (continued supervised training);
+#   o-LR    an oracle, diagnostic only: 2N renders of the HELD-OUT prompts, at each learning rate
+#           of ORACLE_LRS (default "3e-5 1e-4"): what the best possible data gives at this budget.
 # The samples: the 273 training prompts x 8 seeds, 20 ODE steps, guidance 3 (evaluate
 # --samples-out); `treerpo-shapes select` keeps the passing ones (N), and
 # scripts/random_subset_dataset.py draws N at random. Each arm: update --objective sft from the
@@ -18,8 +20,9 @@
 # EVAL_SAMPLES (8), TRAIN_EVAL_SAMPLES (2), RENDERS (24000: the data set the random subset takes
 # task kinds from), TRAIN_PROMPTS and HELDOUT_PROMPTS (files; default the two splits).
 # Prints and writes TABLE (TSV: arm, step, held-out strict, its paired difference to the base with
-# a 95 % interval, partial, count match, foreground, diversity, training-prompt strict). About 45 minutes cold on 2 cores. BIN defaults to build/bin;
-# needs /usr/bin/python3 with h5py for the random subset.
+# a 95 % interval, partial, count match, foreground, diversity, training-prompt strict). About an
+# hour cold on 2 cores. BIN defaults to build/bin; needs /usr/bin/python3 with h5py for the random
+# subset.
 set -euo pipefail
 D=$1 TABLE=$(realpath -m "$2")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,6 +56,7 @@ fi
 N=$("$PY" -c "import h5py; print(h5py.File('raft20.h5', 'r')['images'].shape[0])")
 [ -f null20.h5 ] || "$PY" "$SRC/scripts/random_subset_dataset.py" base-train-s8-t20.h5 "$N" renders.h5 null20.h5 --seed 1
 [ -f rend-N.h5 ] || "$B/treerpo-shapes" dataset --split train --count "$N" --seed 11 -o rend-N.h5 -q
+[ -f oracle-rend.h5 ] || "$B/treerpo-shapes" dataset --split heldout --count $((2 * N)) --seed 11 -o oracle-rend.h5 -q
 [ -f rend-2N.h5 ] || "$B/treerpo-shapes" dataset --split train --count $((2 * N)) --seed 11 -o rend-2N.h5 -q
 
 held_out() {  # POLICY REPORT
@@ -63,23 +67,26 @@ training() {  # POLICY REPORT
   [ -f "$2" ] || "$B/evaluate" --policy "$1" --prompts train.txt --samples "$TRAIN_EVAL_SAMPLES" --steps 20 --guidance 3 --seed 7 \
     --report "$2" --no-progress -q -f >/dev/null
 }
-arm() {  # NAME DATA...
-  local name=$1 prev=$BASE k
-  shift
+arm() {  # NAME LR DATA...
+  local name=$1 lr=$2 prev=$BASE k
+  shift 2
   for k in $HALF $ARM_STEPS; do
     [ -f "$name-$k.safetensors" ] || "$B/update" "$@" --objective sft --policy "$prev" --steps "$ARM_STEPS" --batch-size 32 \
-      --lr "$LR" --lr-schedule constant --timestep-sampling logit-normal --seed 1 --threads 2 --until "$k" \
+      --lr "$lr" --lr-schedule constant --timestep-sampling logit-normal --seed 1 --threads 2 --until "$k" \
       --metrics "$name-$k.jsonl" -o "$name-$k.safetensors" -f -q
     prev=$name-$k.safetensors
     held_out "$prev" "$name-$k.eval.json"
   done
-  training "$prev" "$name-$ARM_STEPS.train.json"
+  [ "${name#o-}" != "$name" ] || training "$prev" "$name-$ARM_STEPS.train.json"
 }
 held_out "$BASE" base.eval.json
 training "$BASE" base.train.json
-arm a-sel raft20.h5 rend-N.h5
-arm b-null null20.h5 rend-N.h5
-arm c-rend rend-2N.h5
+arm a-sel "$LR" raft20.h5 rend-N.h5
+arm b-null "$LR" null20.h5 rend-N.h5
+arm c-rend "$LR" rend-2N.h5
+ORACLE_LRS=${ORACLE_LRS-3e-5 1e-4}
+export ORACLE_LRS
+for lr in $ORACLE_LRS; do arm "o-$lr" "$lr" oracle-rend.h5; done
 
 # The table: held-out figures, the strict difference to the base paired by (prompt, seed) with a
 # 95 % normal interval, and strict on the training prompts.
@@ -92,7 +99,8 @@ def per_sample(report):
 base = load("base.eval.json")
 rows = ["arm\tstep\tstrict\tdiff_vs_base\tpartial\tcount_match\tforeground\tdiversity\ttrain_strict"]
 steps = (int(os.environ["HALF"]), int(os.environ["ARM_STEPS"]))
-for name, step in [("base", 0)] + [(a, k) for a in ("a-sel", "b-null", "c-rend") for k in steps]:
+arms = ["a-sel", "b-null", "c-rend"] + [f"o-{lr}" for lr in os.environ["ORACLE_LRS"].split()]
+for name, step in [("base", 0)] + [(a, k) for a in arms for k in steps]:
     r = base if name == "base" else load(f"{name}-{step}.eval.json")
     t = load("base.train.json" if name == "base" else f"{name}-{step}.train.json")
     d = [x - y for x, y in zip(per_sample(r), per_sample(base))]
