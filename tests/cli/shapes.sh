@@ -71,6 +71,7 @@ for t, im, k in zip(r1['prompts/text'].asstr()[:], r1['images'][:], r1['kind'][:
     rows = [i for i, x in enumerate(texts) if x == t and (imgs[i] == im).all()]
     assert rows and kind[t] == k, t
 assert h5py.check_enum_dtype(r1['kind'].dtype) == h5py.check_enum_dtype(d['kind'].dtype)
+assert '32015' in r1['images']._filters and r1['images'].fletcher32 and r1['images'].shuffle, 'the data set storage'
 PY
 update r1.h5 --objective sft --policy m.safetensors --steps 1 --batch-size 2 --seed 1 -o sft.safetensors -q \
   && pass || fail "update reads the random subset"
