@@ -26,7 +26,7 @@
 set -euo pipefail
 D=$1 TABLE=$(realpath -m "$2")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-B=${BIN:-$SRC/build/bin}
+B=$(realpath "${BIN:-$SRC/build/bin}")  # absolute: the script changes directory
 LR=${LR:-3e-5}
 ARM_STEPS=${ARM_STEPS:-500} SAMPLES=${SAMPLES:-8} EVAL_SAMPLES=${EVAL_SAMPLES:-8}
 TRAIN_EVAL_SAMPLES=${TRAIN_EVAL_SAMPLES:-2} RENDERS=${RENDERS:-24000}

@@ -15,7 +15,7 @@
 set -euo pipefail
 POLICY=$(realpath "$1") D=$2
 SRC=$(cd "$(dirname "$0")/.." && pwd)
-B=${BIN:-$SRC/build/bin}
+B=$(realpath "${BIN:-$SRC/build/bin}")  # absolute: the script changes directory
 SAMPLES=${SAMPLES:-8} STEPS=${STEPS:-20}
 export HDF5_PLUGIN_PATH=${HDF5_PLUGIN_PATH:-$(dirname "$B")/hdf5-plugins}
 PROMPTS=${3:+$(realpath "$3")}

@@ -23,7 +23,7 @@ assert all(train[(a, '2')] for a in ('base', 'a-sel', 'b-null', 'c-rend') if a !
 assert not train[('o-1e-4', '2')], 'the oracle trains on the held-out prompts only'
 PY
 before=$(stat -c %Y rc/a-sel-2.safetensors)
-BIN="$BIN" "$SRC/scripts/raft_check.sh" rc again.tsv >again.log 2>&1
+BIN=$(realpath --relative-to=. "$BIN") "$SRC/scripts/raft_check.sh" rc again.tsv >again.log 2>&1  # a relative BIN too
 cmp -s table.tsv again.tsv && [ "$(stat -c %Y rc/a-sel-2.safetensors)" = "$before" ] && pass || fail "rerun redid work: $(cat again.log)"
 TRAIN_PROMPTS=missing.txt run_case missing-prompts 66 'missing\.txt: cannot read the prompt file' -- \
   env BIN="$BIN" "$SRC/scripts/raft_check.sh" rc2 t2.tsv

@@ -8,7 +8,8 @@ SAMPLES=2 STEPS=2 BIN="$BIN" "$SRC/scripts/word_order_probe.sh" m.safetensors wo
   && grep -qE '^[01]\.[0-9]{3} [01]\.[0-9]{3} [0-9]+\.[0-9]{2} [0-9]+\.[0-9]{2}$' out.txt && pass || fail "probe: $(cat out.txt err.txt)"
 [ "$(cat wo/Q.txt)" = "$(printf 'a blue circle and a red square\na yellow cross and a green triangle')" ] && pass || fail "swap: $(cat wo/Q.txt)"
 before=$(stat -c %Y wo/P.h5)
-SAMPLES=2 STEPS=2 BIN="$BIN" "$SRC/scripts/word_order_probe.sh" m.safetensors wo p.txt >again.txt 2>&1
+rel=$(realpath --relative-to=. "$BIN")  # a relative BIN works although the script changes directory
+SAMPLES=2 STEPS=2 BIN="$rel" "$SRC/scripts/word_order_probe.sh" m.safetensors wo p.txt >again.txt 2>&1
 cmp -s out.txt again.txt && [ "$(stat -c %Y wo/P.h5)" = "$before" ] && pass || fail "rerun: $(cat again.txt)"
 printf 'a circle\n' >none.txt
 run_case no-attr 65 'none\.txt: no colour-attribute prompt' -- env BIN="$BIN" "$SRC/scripts/word_order_probe.sh" m.safetensors wo2 none.txt
