@@ -1,0 +1,26 @@
+# text_pos.sh -- scripts/text_pos_check.sh on a tiny model: the scaled arm starts from exactly
+# SCALE x the text positions (and nothing else changed), one line per arm, a rerun reuses its files.
+source "$(dirname "$0")/lib.sh"
+treerpo-model init --seed 1 --width 32 --depth 1 --heads 2 -o m.safetensors -q
+printf 'a red circle and a blue square\na circle\n' >h.txt
+export RENDERS=60 SFT_STEPS=2 SAMPLES=1 EVAL_SAMPLES=1 SCALE=3 HELDOUT_PROMPTS=h.txt
+BIN="$BIN" "$SRC/scripts/text_pos_check.sh" m.safetensors tp >out.txt 2>err.txt && pass || fail "check: $(cat err.txt)"
+[ "$(grep -cE '^(scaled|plain) [01]\.[0-9]{3} [01]\.[0-9]{3} [0-9.]+ nan [01]\.[0-9]{3} [01]\.[0-9]{3}$' out.txt)" = 2 ] \
+  && pass || fail "one line per arm: $(cat out.txt)"
+"$PYTHON" - <<'PY' && pass || fail "the scaled init"
+import json, struct
+import numpy as np
+def tensors(path):
+    raw = open(path, 'rb').read()
+    n = struct.unpack('<Q', raw[:8])[0]
+    h = json.loads(raw[8:8 + n])
+    return {k: np.frombuffer(raw[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]], dtype=np.float32)
+            for k, v in h.items() if k != '__metadata__' and v['dtype'] == 'F32'}
+a, b = tensors('m.safetensors'), tensors('tp/scaled-init.safetensors')
+assert set(a) == set(b) and np.array_equal(b['text_pos'], a['text_pos'] * np.float32(3))
+assert all(np.array_equal(a[k], b[k]) for k in a if k != 'text_pos')
+PY
+before=$(stat -c %Y tp/scaled.safetensors)
+BIN="$BIN" "$SRC/scripts/text_pos_check.sh" m.safetensors tp >again.txt 2>&1
+cmp -s out.txt again.txt && [ "$(stat -c %Y tp/scaled.safetensors)" = "$before" ] && pass || fail "rerun: $(cat again.txt)"
+finish
