@@ -59,14 +59,12 @@ N=$("$PY" -c "import h5py; print(h5py.File('raft20.h5', 'r')['images'].shape[0])
 [ -f oracle-rend.h5 ] || "$B/treerpo-shapes" dataset --split heldout --count $((2 * N)) --seed 11 -o oracle-rend.h5 -q
 [ -f rend-2N.h5 ] || "$B/treerpo-shapes" dataset --split train --count $((2 * N)) --seed 11 -o rend-2N.h5 -q
 
-held_out() {  # POLICY REPORT
-  [ -f "$2" ] || "$B/evaluate" --policy "$1" --prompts heldout.txt --samples "$EVAL_SAMPLES" --steps 20 --guidance 3 --seed 7 \
-    --report "$2" --no-progress -q -f >/dev/null
+evaluate_on() {  # PROMPTS SAMPLES POLICY REPORT
+  [ -f "$4" ] || "$B/evaluate" --policy "$3" --prompts "$1" --samples "$2" --steps 20 --guidance 3 --seed 7 \
+    --report "$4" --no-progress -q -f >/dev/null
 }
-training() {  # POLICY REPORT
-  [ -f "$2" ] || "$B/evaluate" --policy "$1" --prompts train.txt --samples "$TRAIN_EVAL_SAMPLES" --steps 20 --guidance 3 --seed 7 \
-    --report "$2" --no-progress -q -f >/dev/null
-}
+held_out() { evaluate_on heldout.txt "$EVAL_SAMPLES" "$@"; }
+training() { evaluate_on train.txt "$TRAIN_EVAL_SAMPLES" "$@"; }
 arm() {  # NAME LR DATA...
   local name=$1 lr=$2 prev=$BASE k
   shift 2

@@ -29,7 +29,7 @@ std::string fixed(double v, int digits = 3) {
 }
 
 // The (prompt, image) pairs of a samples file (one checkpoint's) or of a data set file.
-std::vector<std::pair<std::string, shapes::Image>> explain_inputs(const ShapesOptions& o, std::string& what) {
+std::vector<std::pair<std::string, shapes::Image>> labelled_images(const ShapesOptions& o, std::string& what) {
   h5::InputFile file = h5::open_input(o.input);
   const auto kind = h5::attr_string(file.file.get(), "treerpo_format", file.name);
   std::vector<std::pair<std::string, shapes::Image>> out;
@@ -135,7 +135,7 @@ void write_text(const std::string& output, const std::string& text, bool force) 
 
 int run_explain(const ShapesOptions& o, const cli::Context& ctx, const std::string& output) {
   std::string what;
-  const auto inputs = explain_inputs(o, what);
+  const auto inputs = labelled_images(o, what);
   std::vector<shapes::ExplainedImage> all;
   for (const auto& [prompt, image] : inputs) all.push_back(shapes::explain_image(prompt, image));
   const auto summary = shapes::summarise(all);
@@ -149,7 +149,7 @@ int run_explain(const ShapesOptions& o, const cli::Context& ctx, const std::stri
 int run_select(const ShapesOptions& o, const cli::Context& ctx, const std::string& output) {
   cli::check_stdout_free(ctx, output);
   std::string what;
-  const auto inputs = explain_inputs(o, what);
+  const auto inputs = labelled_images(o, what);
   format::Dataset d;
   d.kind_labels = shapes::task_kind_names();
   std::map<std::string, std::size_t> kept_per_prompt;
@@ -161,6 +161,9 @@ int run_select(const ShapesOptions& o, const cli::Context& ctx, const std::strin
     if (shapes::score_spec(*spec, shapes::detect(image)).strict < 1.0) continue;
     auto& kept = kept_per_prompt[prompt];
     if (o.per_prompt > 0 && kept >= o.per_prompt) continue;
+    if (image.height != image.width)  // a data set holds square images, [N, S, S, 3]
+      throw DataError(o.input + ": images of " + std::to_string(image.height) + "x" + std::to_string(image.width) +
+                      " pixels; a data set needs square images");
     ++kept;
     side = static_cast<std::uint64_t>(image.height);
     d.prompts.text.push_back(prompt);
