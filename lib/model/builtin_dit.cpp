@@ -86,14 +86,19 @@ torch::Tensor timestep_embedding(const torch::Tensor& sigma, std::int64_t dim) {
   return torch::cat({torch::cos(args), torch::sin(args)}, 1);
 }
 
+// Fixed 1D sin-cos embedding of positions 0..n-1 (the Transformer's): D/2 frequencies, sin
+// then cos, so each row has norm sqrt(D/2).
+torch::Tensor sincos_1d(std::int64_t n, std::int64_t D) {
+  const std::int64_t half = D / 2;
+  const auto omega = torch::pow(10000.0, -torch::arange(half, torch::kDouble) / static_cast<double>(half));
+  const auto angles = torch::outer(torch::arange(n, torch::kDouble), omega);  // [n, D/2]
+  return torch::cat({torch::sin(angles), torch::cos(angles)}, 1);             // [n, D], float64
+}
+
 // Fixed 2D sin-cos position embedding of a g x g token grid (MAE / DiT): the first half of
 // the width encodes the row, the second the column, each as 1D sin-cos over W/4 frequencies.
 torch::Tensor sincos_2d(std::int64_t g, std::int64_t W) {
-  const std::int64_t quarter = W / 4;
-  const auto omega = torch::pow(10000.0, -torch::arange(quarter, torch::kDouble) / static_cast<double>(quarter));
-  const auto pos = torch::arange(g, torch::kDouble);
-  const auto angles = torch::outer(pos, omega);                                    // [g, W/4]
-  const auto one_d = torch::cat({torch::sin(angles), torch::cos(angles)}, 1);      // [g, W/2]
+  const auto one_d = sincos_1d(g, W / 2);  // [g, W/2]
   const auto rows = one_d.unsqueeze(1).expand({g, g, W / 2});
   const auto cols = one_d.unsqueeze(0).expand({g, g, W / 2});
   return torch::cat({rows, cols}, 2).reshape({1, g * g, W}).to(torch::kFloat);
@@ -132,6 +137,8 @@ void DitConfig::validate() const {
     throw UsageError("model config: pos_embed must be sincos or learned");
   if (pos_embed == "sincos" && width % 4)
     throw UsageError("model config: sincos positions need a width divisible by 4");
+  if (text_pos_embed != "sincos" && text_pos_embed != "learned")
+    throw UsageError("model config: text_pos_embed must be sincos or learned");
   if (out_conv < 0) throw UsageError("model config: out_conv must be >= 0");
   if (prediction != "velocity" && prediction != "x0")
     throw UsageError("model config: prediction must be velocity or x0");
@@ -141,8 +148,8 @@ std::string DitConfig::to_json() const {
   return nlohmann::ordered_json{{"image_size", image_size}, {"channels", channels}, {"patch", patch},
                                 {"width", width},           {"depth", depth},       {"heads", heads},
                                 {"mlp_ratio", mlp_ratio},   {"max_text_tokens", max_text_tokens},
-                                {"pos_embed", pos_embed},   {"out_conv", out_conv},
-                                {"prediction", prediction}}
+                                {"pos_embed", pos_embed},   {"text_pos_embed", text_pos_embed},
+                                {"out_conv", out_conv},     {"prediction", prediction}}
       .dump();
 }
 
@@ -160,6 +167,7 @@ DitConfig DitConfig::from_json(const std::string& text, const std::string& where
   c.max_text_tokens = get_int(j, "max_text_tokens", c.max_text_tokens, where);
   // Checkpoints written before these fields existed are the pre-1.1 architecture.
   c.pos_embed = get_string(j, "pos_embed", "learned", where);
+  c.text_pos_embed = get_string(j, "text_pos_embed", "learned", where);  // before 1.3
   c.out_conv = get_int(j, "out_conv", 0, where);
   c.prediction = get_string(j, "prediction", "velocity", where);
   try {
@@ -234,7 +242,10 @@ DitImpl::DitImpl(const DitConfig& c, std::int64_t vocab_size) : config(c) {
     image_pos = register_buffer("image_pos", sincos_2d(c.image_size / c.patch, W));
   else
     image_pos = register_parameter("image_pos", torch::randn({1, c.image_tokens(), W}) * 0.02);
-  text_pos = register_parameter("text_pos", torch::randn({1, c.max_text_tokens, W}) * 0.02);
+  if (c.text_pos_embed == "sincos")  // fixed at the word embeddings' scale (norm sqrt(W/2) against sqrt(W))
+    text_pos = register_buffer("text_pos", sincos_1d(c.max_text_tokens, W).unsqueeze(0).to(torch::kFloat));
+  else
+    text_pos = register_parameter("text_pos", torch::randn({1, c.max_text_tokens, W}) * 0.02);
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (std::int64_t i = 0; i < c.depth; ++i) blocks->push_back(JointBlock(W, c.heads, c.mlp_ratio));
   final_mod = register_module("final_mod", zero_linear(W, 2 * W));

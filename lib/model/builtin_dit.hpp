@@ -38,6 +38,12 @@ struct DitConfig {
   /// pre-1.1 model: a parameter initialised at 0.02, too weak for tokens to agree on where an
   /// object is). Checkpoints without the field are "learned".
   std::string pos_embed = "sincos";
+  /// Text-token positions: "sincos" (fixed 1D sin-cos, norm sqrt(W/2), the scale of the word
+  /// embeddings) or "learned" (the model before 1.3: a parameter initialised at 0.02 that stayed
+  /// small beside embeddings of norm sqrt(W), so the joint attention saw nearly a bag of words
+  /// and "a red circle and a blue square" drew the same image as its colour swap; README's
+  /// word-order probe). Checkpoints without the field are "learned".
+  std::string text_pos_embed = "sincos";
   /// Channels of the unpatchified feature map that a 3x3 convolution smooths into the image
   /// (as U-ViT's output conv); 0 = unpatchify straight to the image (the pre-1.1 model, whose
   /// samples show the patch grid). Checkpoints without the field have 0.

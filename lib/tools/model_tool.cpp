@@ -151,6 +151,10 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
   init->add_option("--pos-embed", o.config.pos_embed, "Image-token positions: sincos (fixed 2D) or learned")
       ->check(CLI::IsMember({"sincos", "learned"}))
       ->capture_default_str();
+  init->add_option("--text-pos-embed", o.config.text_pos_embed,
+                   "Text-token positions: sincos (fixed 1D, at the word embeddings' scale) or learned")
+      ->check(CLI::IsMember({"sincos", "learned"}))
+      ->capture_default_str();
   init->add_option("--out-conv", o.config.out_conv, "Channels smoothed by a 3x3 output convolution; 0 = none")
       ->capture_default_str();
   init->add_option("--prediction", o.config.prediction,

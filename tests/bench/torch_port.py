@@ -85,11 +85,15 @@ def read_safetensors(path):
     return tensors, meta
 
 
+def sincos_1d(n, d):
+    half = d // 2
+    omega = torch.pow(10000.0, -torch.arange(half, dtype=torch.float64) / half)
+    angles = torch.outer(torch.arange(n, dtype=torch.float64), omega)
+    return torch.cat([torch.sin(angles), torch.cos(angles)], 1)
+
+
 def sincos_2d(g, w):
-    quarter = w // 4
-    omega = torch.pow(10000.0, -torch.arange(quarter, dtype=torch.float64) / quarter)
-    angles = torch.outer(torch.arange(g, dtype=torch.float64), omega)
-    one_d = torch.cat([torch.sin(angles), torch.cos(angles)], 1)
+    one_d = sincos_1d(g, w // 2)
     rows = one_d.unsqueeze(1).expand(g, g, w // 2)
     cols = one_d.unsqueeze(0).expand(g, g, w // 2)
     return torch.cat([rows, cols], 2).reshape(1, g * g, w).float()
@@ -135,7 +139,8 @@ class JointBlock(nn.Module):
 
 
 class Dit(nn.Module):
-    """lib/model/builtin_dit.cpp, line by line (sin-cos positions, output convolution, velocity)."""
+    """lib/model/builtin_dit.cpp, line by line (sin-cos image positions, either text positions, output
+    convolution, velocity)."""
 
     def __init__(self, cfg, vocab):
         super().__init__()
@@ -146,7 +151,10 @@ class Dit(nn.Module):
         self.token_embed = nn.Embedding(vocab, w)
         self.text_pool = nn.Linear(w, w)
         self.register_buffer("image_pos", sincos_2d(cfg["image_size"] // p, w))
-        self.text_pos = nn.Parameter(torch.zeros(1, cfg["max_text_tokens"], w))
+        if cfg.get("text_pos_embed", "learned") == "sincos":
+            self.register_buffer("text_pos", sincos_1d(cfg["max_text_tokens"], w).unsqueeze(0).float())
+        else:
+            self.text_pos = nn.Parameter(torch.zeros(1, cfg["max_text_tokens"], w))
         self.blocks = nn.ModuleList(JointBlock(w, cfg["heads"], cfg["mlp_ratio"]) for _ in range(cfg["depth"]))
         self.final_mod = nn.Linear(w, 2 * w)
         self.final_out = nn.Linear(w, cfg["out_conv"] * p * p)
@@ -186,7 +194,7 @@ def load_policy(path):
     model = Dit(cfg, len(vocab))
     state = {k: v for k, v in tensors.items() if k in dict(model.named_parameters())}
     missing = model.load_state_dict(state, strict=False).missing_keys
-    if [k for k in missing if k != "image_pos"]:
+    if [k for k in missing if k not in dict(model.named_buffers())]:  # fixed positions are not stored
         sys.exit("torch_port.py: %s: missing %s" % (path, missing))
     model.eval()
     return model, cfg, {w: i for i, w in enumerate(vocab)}

@@ -1,7 +1,7 @@
 # text_pos.sh -- scripts/text_pos_check.sh on a tiny model: the scaled arm starts from exactly
 # SCALE x the text positions (and nothing else changed), one line per arm, a rerun reuses its files.
 source "$(dirname "$0")/lib.sh"
-treerpo-model init --seed 1 --width 32 --depth 1 --heads 2 -o m.safetensors -q
+treerpo-model init --seed 1 --width 32 --depth 1 --heads 2 --text-pos-embed learned -o m.safetensors -q
 printf 'a red circle and a blue square\na circle\n' >h.txt
 export RENDERS=60 SFT_STEPS=2 SAMPLES=1 EVAL_SAMPLES=1 SCALE=3 HELDOUT_PROMPTS=h.txt
 BIN="$BIN" "$SRC/scripts/text_pos_check.sh" m.safetensors tp >out.txt 2>err.txt && pass || fail "check: $(cat err.txt)"

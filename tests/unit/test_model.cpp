@@ -4,6 +4,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 
@@ -107,6 +108,31 @@ TEST(Model, PaddingIsMaskedAndSamplesAreIndependentOfTheBatch) {
   EXPECT_TRUE(torch::allclose(p.velocity(x, s, garbage).detach(), v, 0, 1e-6));
   const auto alone = p.velocity(x.narrow(0, 1, 1), s.narrow(0, 1, 1), c.slice(1, 2)).detach();
   EXPECT_TRUE(torch::allclose(alone, v.narrow(0, 1, 1), 1e-5, 1e-6));
+}
+
+// 1.3: fixed text positions, so that word order (which colour goes with which shape) reaches
+// the attention at the scale of the word embeddings; the learned table stays for old checkpoints.
+TEST(Model, TextPositionsAreFixedSinCosAtTheWordEmbeddingsScale) {
+  const auto c = tiny();  // width 32, 6 text tokens
+  ASSERT_EQ(c.text_pos_embed, "sincos");
+  Dit net(c, 10);
+  ASSERT_EQ(net->text_pos.sizes(), torch::IntArrayRef({1, 6, 32}));
+  for (std::int64_t pos = 0; pos < 6; ++pos)
+    for (std::int64_t i = 0; i < 16; ++i) {
+      const double angle = static_cast<double>(pos) * std::pow(10000.0, -static_cast<double>(i) / 16.0);
+      EXPECT_NEAR(net->text_pos[0][pos][i].item<double>(), std::sin(angle), 1e-6);
+      EXPECT_NEAR(net->text_pos[0][pos][16 + i].item<double>(), std::cos(angle), 1e-6);
+    }
+  EXPECT_NEAR(net->text_pos[0][5].norm().item<double>(), std::sqrt(16.0), 1e-5);
+  // Fixed: a buffer, neither trained nor stored; the learned table is a parameter.
+  for (const auto& item : net->named_parameters()) EXPECT_NE(item.key(), "text_pos");
+  auto learned = c;
+  learned.text_pos_embed = "learned";
+  EXPECT_TRUE(Dit(learned, 10)->named_parameters().contains("text_pos"));
+  // The field is stored; a checkpoint without it is the learned table of the models before it.
+  EXPECT_NE(c.to_json().find("\"text_pos_embed\":\"sincos\""), std::string::npos);
+  EXPECT_EQ(DitConfig::from_json(R"({"image_size": 8})", "m").text_pos_embed, "learned");
+  EXPECT_THROW(DitConfig::from_json(R"({"text_pos_embed": "rope"})", "m.safetensors"), DataError);
 }
 
 TEST(Model, TokenizerMapsWordsAndUnknowns) {
