@@ -140,6 +140,7 @@ void DitConfig::validate() const {
   if (text_pos_embed != "sincos" && text_pos_embed != "learned")
     throw UsageError("model config: text_pos_embed must be sincos or learned");
   if (out_conv < 0) throw UsageError("model config: out_conv must be >= 0");
+  if (text_layers < 0) throw UsageError("model config: text_layers must be >= 0");
   if (prediction != "velocity" && prediction != "x0")
     throw UsageError("model config: prediction must be velocity or x0");
 }
@@ -149,7 +150,8 @@ std::string DitConfig::to_json() const {
                                 {"width", width},           {"depth", depth},       {"heads", heads},
                                 {"mlp_ratio", mlp_ratio},   {"max_text_tokens", max_text_tokens},
                                 {"pos_embed", pos_embed},   {"text_pos_embed", text_pos_embed},
-                                {"out_conv", out_conv},     {"prediction", prediction}}
+                                {"text_layers", text_layers}, {"out_conv", out_conv},
+                                {"prediction", prediction}}
       .dump();
 }
 
@@ -168,6 +170,7 @@ DitConfig DitConfig::from_json(const std::string& text, const std::string& where
   // Checkpoints written before these fields existed are the pre-1.1 architecture.
   c.pos_embed = get_string(j, "pos_embed", "learned", where);
   c.text_pos_embed = get_string(j, "text_pos_embed", "learned", where);  // before 1.3
+  c.text_layers = get_int(j, "text_layers", 0, where);
   c.out_conv = get_int(j, "out_conv", 0, where);
   c.prediction = get_string(j, "prediction", "velocity", where);
   try {
@@ -189,6 +192,7 @@ double DitConfig::flops_per_sample() const {
                        + 2 * 2 * T * T * W                       // scores and weighted sum
                        + 2 * T * 2 * W * M;                      // MLPs
   f += static_cast<double>(depth) * block;
+  f += static_cast<double>(text_layers) * (2 * L * W * 4 * W + 2 * 2 * L * L * W + 2 * L * 2 * W * M);  // text encoder
   const double out_channels = static_cast<double>(out_conv > 0 ? out_conv : channels);
   f += 2 * (W * 2 * W) + 2 * N * W * out_channels * static_cast<double>(patch * patch);  // final modulation, output
   if (out_conv > 0)                                                                       // 3x3 smoothing conv
@@ -230,6 +234,23 @@ std::pair<torch::Tensor, torch::Tensor> JointBlockImpl::forward(const torch::Ten
   return {img_out, txt_out};
 }
 
+TextLayerImpl::TextLayerImpl(std::int64_t width, std::int64_t heads_, std::int64_t mlp_ratio) : heads(heads_) {
+  qkv = register_module("qkv", torch::nn::Linear(width, 3 * width));
+  proj = register_module("proj", torch::nn::Linear(width, width));
+  fc1 = register_module("fc1", torch::nn::Linear(width, mlp_ratio * width));
+  fc2 = register_module("fc2", torch::nn::Linear(mlp_ratio * width, width));
+}
+
+torch::Tensor TextLayerImpl::forward(const torch::Tensor& txt, const torch::Tensor& mask) {
+  const std::int64_t B = txt.size(0), L = txt.size(1), W = txt.size(2), hd = W / heads;
+  const auto q_k_v = qkv(layer_norm(txt)).view({B, L, 3, heads, hd}).permute({2, 0, 3, 1, 4});  // [3, B, h, L, hd]
+  auto scores = torch::matmul(q_k_v[0], q_k_v[1].transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
+  scores = scores.masked_fill(mask.logical_not().view({B, 1, 1, L}), -std::numeric_limits<float>::infinity());
+  const auto attn = torch::matmul(torch::softmax(scores, -1), q_k_v[2]).transpose(1, 2).reshape({B, L, W});
+  const auto x = txt + proj(attn);
+  return x + fc2(gelu_tanh(fc1(layer_norm(x))));
+}
+
 DitImpl::DitImpl(const DitConfig& c, std::int64_t vocab_size) : config(c) {
   c.validate();
   const std::int64_t W = c.width, P = c.channels * c.patch * c.patch;
@@ -246,6 +267,8 @@ DitImpl::DitImpl(const DitConfig& c, std::int64_t vocab_size) : config(c) {
     text_pos = register_buffer("text_pos", sincos_1d(c.max_text_tokens, W).unsqueeze(0).to(torch::kFloat));
   else
     text_pos = register_parameter("text_pos", torch::randn({1, c.max_text_tokens, W}) * 0.02);
+  text_encoder = register_module("text_encoder", torch::nn::ModuleList());
+  for (std::int64_t i = 0; i < c.text_layers; ++i) text_encoder->push_back(TextLayer(W, c.heads, c.mlp_ratio));
   blocks = register_module("blocks", torch::nn::ModuleList());
   for (std::int64_t i = 0; i < c.depth; ++i) blocks->push_back(JointBlock(W, c.heads, c.mlp_ratio));
   final_mod = register_module("final_mod", zero_linear(W, 2 * W));
@@ -264,6 +287,7 @@ torch::Tensor DitImpl::forward(const torch::Tensor& x, const torch::Tensor& sigm
   auto patches = x.view({B, C, g, p, g, p}).permute({0, 2, 4, 1, 3, 5}).reshape({B, g * g, C * p * p});
   auto img = patch_embed(patches) + image_pos;
   auto txt = token_embed(tokens) + text_pos.narrow(1, 0, L);
+  for (const auto& module : *text_encoder) txt = module->as<TextLayer>()->forward(txt, mask);
   const auto maskf = mask.to(txt.scalar_type()).unsqueeze(2);
   const auto pooled = (txt * maskf).sum(1) / maskf.sum(1).clamp_min(1.0);
   auto c = time_fc2(torch::silu(time_fc1(timestep_embedding(sigma, W).to(img.scalar_type())))) + text_pool(pooled);

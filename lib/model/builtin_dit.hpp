@@ -44,6 +44,11 @@ struct DitConfig {
   /// and "a red circle and a blue square" drew the same image as its colour swap; README's
   /// word-order probe). Checkpoints without the field are "learned".
   std::string text_pos_embed = "sincos";
+  /// Transformer layers over the text tokens alone before the joint blocks (a small text encoder,
+  /// trained with the model, where SD3 has a frozen T5): they give each word its neighbours'
+  /// meaning ("red" next to "circle") from the first step, which the joint blocks' adaLN-zero
+  /// gated text stream must first learn to do. Checkpoints without the field have 0.
+  std::int64_t text_layers = 0;
   /// Channels of the unpatchified feature map that a 3x3 convolution smooths into the image
   /// (as U-ViT's output conv); 0 = unpatchify straight to the image (the pre-1.1 model, whose
   /// samples show the patch grid). Checkpoints without the field have 0.
@@ -77,6 +82,17 @@ struct JointBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(JointBlock);
 
+/// A pre-LayerNorm transformer encoder layer over the text tokens (self-attention with the
+/// padding masked, then an MLP), ungated: it mixes the words from initialisation on.
+struct TextLayerImpl : torch::nn::Module {
+  TextLayerImpl(std::int64_t width, std::int64_t heads, std::int64_t mlp_ratio);
+  /// txt [B, L, W], mask [B, L] bool -> txt
+  torch::Tensor forward(const torch::Tensor& txt, const torch::Tensor& mask);
+  std::int64_t heads;
+  torch::nn::Linear qkv{nullptr}, proj{nullptr}, fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(TextLayer);
+
 struct DitImpl : torch::nn::Module {
   DitImpl(const DitConfig& config, std::int64_t vocab_size);
   /// x [B, C, H, W], sigma [B], tokens [B, L] int64, mask [B, L] bool -> velocity [B, C, H, W]
@@ -86,7 +102,7 @@ struct DitImpl : torch::nn::Module {
   torch::nn::Linear patch_embed{nullptr}, time_fc1{nullptr}, time_fc2{nullptr}, text_pool{nullptr};
   torch::nn::Embedding token_embed{nullptr};
   torch::Tensor image_pos, text_pos;
-  torch::nn::ModuleList blocks;
+  torch::nn::ModuleList text_encoder, blocks;
   torch::nn::Linear final_mod{nullptr}, final_out{nullptr};
   torch::nn::Conv2d smooth{nullptr};  // only when config.out_conv > 0
 };

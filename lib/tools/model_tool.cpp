@@ -155,6 +155,10 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
                    "Text-token positions: sincos (fixed 1D, at the word embeddings' scale) or learned")
       ->check(CLI::IsMember({"sincos", "learned"}))
       ->capture_default_str();
+  init->add_option("--text-layers", o.config.text_layers,
+                   "Transformer layers over the text alone before the joint blocks (a text encoder)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   init->add_option("--out-conv", o.config.out_conv, "Channels smoothed by a 3x3 output convolution; 0 = none")
       ->capture_default_str();
   init->add_option("--prediction", o.config.prediction,

@@ -138,6 +138,22 @@ class JointBlock(nn.Module):
         return img, txt
 
 
+class TextLayer(nn.Module):
+    def __init__(self, w, heads, mlp_ratio):
+        super().__init__()
+        self.heads = heads
+        self.qkv, self.proj = nn.Linear(w, 3 * w), nn.Linear(w, w)
+        self.fc1, self.fc2 = nn.Linear(w, mlp_ratio * w), nn.Linear(mlp_ratio * w, w)
+
+    def forward(self, txt, mask):
+        B, L, W = txt.shape
+        qkv = self.qkv(layer_norm(txt)).view(B, L, 3, self.heads, W // self.heads).permute(2, 0, 3, 1, 4)
+        scores = torch.matmul(qkv[0], qkv[1].transpose(-2, -1)) / math.sqrt(W // self.heads)
+        scores = scores.masked_fill(~mask.view(B, 1, 1, L), float("-inf"))
+        x = txt + self.proj(torch.matmul(torch.softmax(scores, -1), qkv[2]).transpose(1, 2).reshape(B, L, W))
+        return x + self.fc2(F.gelu(self.fc1(layer_norm(x)), approximate="tanh"))
+
+
 class Dit(nn.Module):
     """lib/model/builtin_dit.cpp, line by line (sin-cos image positions, either text positions, output
     convolution, velocity)."""
@@ -155,6 +171,8 @@ class Dit(nn.Module):
             self.register_buffer("text_pos", sincos_1d(cfg["max_text_tokens"], w).unsqueeze(0).float())
         else:
             self.text_pos = nn.Parameter(torch.zeros(1, cfg["max_text_tokens"], w))
+        self.text_encoder = nn.ModuleList(TextLayer(w, cfg["heads"], cfg["mlp_ratio"])
+                                          for _ in range(cfg.get("text_layers", 0)))
         self.blocks = nn.ModuleList(JointBlock(w, cfg["heads"], cfg["mlp_ratio"]) for _ in range(cfg["depth"]))
         self.final_mod = nn.Linear(w, 2 * w)
         self.final_out = nn.Linear(w, cfg["out_conv"] * p * p)
@@ -167,6 +185,8 @@ class Dit(nn.Module):
         patches = x.view(B, C, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(B, g * g, C * p * p)
         img = self.patch_embed(patches) + self.image_pos
         txt = self.token_embed(tokens) + self.text_pos[:, :tokens.shape[1]]
+        for layer in self.text_encoder:
+            txt = layer(txt, mask)
         maskf = mask.to(txt.dtype).unsqueeze(2)
         pooled = (txt * maskf).sum(1) / maskf.sum(1).clamp_min(1.0)
         half = W // 2

@@ -135,6 +135,31 @@ TEST(Model, TextPositionsAreFixedSinCosAtTheWordEmbeddingsScale) {
   EXPECT_THROW(DitConfig::from_json(R"({"text_pos_embed": "rope"})", "m.safetensors"), DataError);
 }
 
+// 1.3: a text encoder before the joint blocks: padding stays masked, word order reaches the
+// velocity, and old checkpoints have none.
+TEST(Model, TextLayersMaskThePaddingAndMixTheWords) {
+  auto c = tiny();
+  c.text_layers = 2;
+  BuiltinPolicy p(c, Tokenizer(Tokenizer::default_words()), 2);
+  EXPECT_GT(p.parameter_count(), BuiltinPolicy(tiny(), Tokenizer(Tokenizer::default_words()), 2).parameter_count());
+  EXPECT_GT(c.flops_per_sample(), tiny().flops_per_sample());
+  p.set_trainable(".*");
+  for (int i = 0; i < 5; ++i) train_step(p, p.encode({"a red circle", "a blue square"}));  // off adaLN-zero
+  const auto x = torch::randn({1, 3, 8, 8}), s = torch::tensor({0.6f});
+  const auto cond = p.encode({"a red circle"});
+  auto garbage = cond;
+  garbage.tokens = cond.tokens.clone();
+  garbage.tokens.index_put_({0, torch::indexing::Slice(3, torch::indexing::None)}, 5);  // behind the mask
+  EXPECT_TRUE(torch::allclose(p.velocity(x, s, garbage).detach(), p.velocity(x, s, cond).detach(), 0, 1e-6));
+  // The same words in another order (6 tokens: "a red circle and a blue") give another velocity.
+  const auto v = p.velocity(x, s, p.encode({"a red circle and a blue square"})).detach();
+  const auto swapped = p.velocity(x, s, p.encode({"a blue circle and a red square"})).detach();
+  EXPECT_GT((swapped - v).abs().max().item<float>(), 0.0f);  // a repeat is bit for bit equal
+  EXPECT_EQ(DitConfig::from_json(R"({"image_size": 8})", "m").text_layers, 0);
+  EXPECT_NE(c.to_json().find("\"text_layers\":2"), std::string::npos);
+  EXPECT_THROW(DitConfig::from_json(R"({"text_layers": -1})", "m.safetensors"), DataError);
+}
+
 TEST(Model, TokenizerMapsWordsAndUnknowns) {
   Tokenizer t(Tokenizer::default_words());
   std::size_t unknown = 0;
