@@ -3,7 +3,9 @@
 # From POLICY, two arms of the same continued SFT on renders of the training split (update
 # --objective sft, batch 32, lr LR (3e-4) after 50 warmup steps, constant, logit-normal sigma,
 # SFT_STEPS (500) steps): "scaled" starts from POLICY with its text_pos multiplied by SCALE (8: row
-# norm ~1 -> ~8, the word embeddings' is ~11), "plain" from POLICY unchanged. Each is then put
+# norm ~1 -> ~8, the word embeddings' is ~11), "plain" from POLICY unchanged, "layers" from POLICY
+# with TEXT_LAYERS (2) text-encoder layers added (treerpo-model init --text-layers) whose output
+# projections start at zero, so that it starts as POLICY. Each is then put
 # through scripts/word_order_probe.sh and the held-out evaluation (67 x 8, 20 steps, guidance 3,
 # seed 7). Files are kept in DIR and reused.
 #
@@ -17,7 +19,7 @@ POLICY=$(realpath "$1") D=$2
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 B=$(realpath "${BIN:-$SRC/build/bin}")  # absolute: the script changes directory
 export BIN=$B
-LR=${LR:-3e-4} SFT_STEPS=${SFT_STEPS:-500} SCALE=${SCALE:-8} RENDERS=${RENDERS:-24000} EVAL_SAMPLES=${EVAL_SAMPLES:-8}
+LR=${LR:-3e-4} SFT_STEPS=${SFT_STEPS:-500} SCALE=${SCALE:-8} TEXT_LAYERS=${TEXT_LAYERS:-2} RENDERS=${RENDERS:-24000} EVAL_SAMPLES=${EVAL_SAMPLES:-8}
 HELDOUT_PROMPTS=${HELDOUT_PROMPTS:+$(realpath "$HELDOUT_PROMPTS")}
 mkdir -p "$D"
 cd "$D"
@@ -40,9 +42,49 @@ out[8 + n + a:8 + n + b] = (np.frombuffer(src[8 + n + a:8 + n + b], dtype=np.flo
 open('scaled-init.safetensors.tmp', 'wb').write(out)
 PY
 [ -f scaled-init.safetensors ] || mv scaled-init.safetensors.tmp scaled-init.safetensors
-for arm in scaled plain; do
+[ -f layers-init.safetensors ] || /usr/bin/python3 - "$POLICY" "$TEXT_LAYERS" <<'PY'
+# POLICY plus TEXT_LAYERS text-encoder layers (treerpo-model init --text-layers) whose output
+# projections (proj, fc2) are zero: each layer starts as the identity, so the model starts as POLICY.
+import json, struct, sys
+import numpy as np
+src = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', src[:8])[0]
+header = json.loads(src[8:8 + n])
+meta = header.pop('__metadata__')
+tensors = {k: np.frombuffer(src[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]], dtype=np.float32).reshape(v['shape'])
+           for k, v in header.items()}
+config = json.loads(meta['config'])
+if config.get('text_layers', 0):
+    sys.exit(f"{sys.argv[1]}: config: the policy already has text layers")
+config['text_layers'] = layers = int(sys.argv[2])
+W, M = config['width'], config['width'] * config['mlp_ratio']
+rng = np.random.default_rng(1)
+def linear(name, fan_in, fan_out, zero):  # torch.nn.Linear's init, or zeros
+    bound = 1 / np.sqrt(fan_in)
+    for part, shape in (('weight', (fan_out, fan_in)), ('bias', (fan_out,))):
+        tensors[f'{name}.{part}'] = (np.zeros(shape) if zero else rng.uniform(-bound, bound, shape)).astype(np.float32)
+for k in range(layers):
+    linear(f'text_encoder.{k}.qkv', W, 3 * W, False)
+    linear(f'text_encoder.{k}.proj', W, W, True)
+    linear(f'text_encoder.{k}.fc1', W, M, False)
+    linear(f'text_encoder.{k}.fc2', M, W, True)
+meta['config'] = json.dumps(config)
+out_header, offset, blobs = {'__metadata__': meta}, 0, []
+for name in sorted(tensors):
+    blob = np.ascontiguousarray(tensors[name]).tobytes()
+    out_header[name] = {'dtype': 'F32', 'shape': list(tensors[name].shape), 'data_offsets': [offset, offset + len(blob)]}
+    offset += len(blob)
+    blobs.append(blob)
+head = json.dumps(out_header).encode()
+head += b' ' * (-len(head) % 8)
+with open('layers-init.safetensors.tmp', 'wb') as f:
+    f.write(struct.pack('<Q', len(head)) + head + b''.join(blobs))
+PY
+[ -f layers-init.safetensors ] || mv layers-init.safetensors.tmp layers-init.safetensors
+for arm in scaled plain layers; do
   init=$POLICY
   [ "$arm" = scaled ] && init=scaled-init.safetensors
+  [ "$arm" = layers ] && init=layers-init.safetensors
   [ -f "$arm.safetensors" ] || "$B/update" renders.h5 --objective sft --policy "$init" --steps "$SFT_STEPS" --batch-size 32 \
     --lr "$LR" --warmup 50 --lr-schedule constant --timestep-sampling logit-normal --seed 1 --threads 2 \
     --metrics "$arm.jsonl" -o "$arm.safetensors" -f -q
