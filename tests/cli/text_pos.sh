@@ -8,21 +8,9 @@ export RENDERS=60 SFT_STEPS=2 SAMPLES=1 EVAL_SAMPLES=1 SCALE=3 HELDOUT_PROMPTS=h
 BIN="$BIN" "$SRC/scripts/text_pos_check.sh" m.safetensors tp >out.txt 2>err.txt && pass || fail "check: $(cat err.txt)"
 [ "$(grep -cE '^(scaled|plain|layers) [01]\.[0-9]{3} [01]\.[0-9]{3} [0-9.]+ nan [01]\.[0-9]{3} [01]\.[0-9]{3}$' out.txt)" = 3 ] \
   && pass || fail "one line per arm: $(cat out.txt)"
-"$PYTHON" - <<'PY' && pass || fail "the scaled init"
-import json, struct
-import numpy as np
-def tensors(path):
-    raw = open(path, 'rb').read()
-    n = struct.unpack('<Q', raw[:8])[0]
-    h = json.loads(raw[8:8 + n])
-    return {k: np.frombuffer(raw[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]], dtype=np.float32)
-            for k, v in h.items() if k != '__metadata__' and v['dtype'] == 'F32'}
-a, b = tensors('m.safetensors'), tensors('tp/scaled-init.safetensors')
-assert set(a) == set(b) and np.array_equal(b['text_pos'], a['text_pos'] * np.float32(3))
-assert all(np.array_equal(a[k], b[k]) for k in a if k != 'text_pos')
-PY
-# The layers arm starts as the policy: its tensors, plus text layers whose output projections are 0.
-"$PYTHON" - <<'PY' && pass || fail "the layers init"
+# The scaled arm starts from exactly SCALE x the text positions; the layers arm starts as the
+# policy: its tensors, plus text layers whose output projections are 0.
+"$PYTHON" - <<'PY' && pass || fail "the arms' inits"
 import json, struct
 import numpy as np
 def read(path):
@@ -31,7 +19,10 @@ def read(path):
     h = json.loads(raw[8:8 + n])
     return {k: np.frombuffer(raw[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]], dtype=np.float32)
             for k, v in h.items() if k != '__metadata__'}, json.loads(h['__metadata__']['config'])
-(a, _), (b, config) = read('m.safetensors'), read('tp/layers-init.safetensors')
+(a, _), (scaled, _), (b, config) = (read(f) for f in ('m.safetensors', 'tp/scaled-init.safetensors',
+                                                         'tp/layers-init.safetensors'))
+assert set(a) == set(scaled) and np.array_equal(scaled['text_pos'], a['text_pos'] * np.float32(3))
+assert all(np.array_equal(a[k], scaled[k]) for k in a if k != 'text_pos')
 assert config['text_layers'] == 2 and all(np.array_equal(a[k], b[k]) for k in a)
 new = set(b) - set(a)
 assert new == {f'text_encoder.{k}.{p}.{w}' for k in range(2) for p in ('qkv', 'proj', 'fc1', 'fc2') for w in ('weight', 'bias')}
