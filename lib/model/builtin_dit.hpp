@@ -45,9 +45,10 @@ struct DitConfig {
   /// word-order probe). Checkpoints without the field are "learned".
   std::string text_pos_embed = "sincos";
   /// Transformer layers over the text tokens alone before the joint blocks (a small text encoder,
-  /// trained with the model, where SD3 has a frozen T5): they give each word its neighbours'
-  /// meaning ("red" next to "circle") from the first step, which the joint blocks' adaLN-zero
-  /// gated text stream must first learn to do. Checkpoints without the field have 0.
+  /// trained with the model, where SD3 has a frozen T5): they can mix each word with its
+  /// neighbours ("red" next to "circle") from the first step, where the joint blocks' text
+  /// stream starts gated off (adaLN-zero). Whether that helps binding is not yet measured at a
+  /// full recipe (README). Checkpoints without the field have 0.
   std::int64_t text_layers = 0;
   /// Channels of the unpatchified feature map that a 3x3 convolution smooths into the image
   /// (as U-ViT's output conv); 0 = unpatchify straight to the image (the pre-1.1 model, whose
