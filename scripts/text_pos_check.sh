@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # text_pos_check.sh -- are the weak learned text positions why the model does not read word order?
-# From POLICY, two arms of the same continued SFT on renders of the training split (update
+# From POLICY, three arms of the same continued SFT on renders of the training split (update
 # --objective sft, batch 32, lr LR (3e-4) after 50 warmup steps, constant, logit-normal sigma,
 # SFT_STEPS (500) steps): "scaled" starts from POLICY with its text_pos multiplied by SCALE (8: row
 # norm ~1 -> ~8, the word embeddings' is ~11), "plain" from POLICY unchanged, "layers" from POLICY
-# with TEXT_LAYERS (2) text-encoder layers added (treerpo-model init --text-layers) whose output
-# projections start at zero, so that it starts as POLICY. Each is then put
+# with TEXT_LAYERS (2) text-encoder layers added (as treerpo-model init --text-layers has them)
+# whose output projections start at zero, so that it starts as POLICY. Each is then put
 # through scripts/word_order_probe.sh and the held-out evaluation (67 x 8, 20 steps, guidance 3,
 # seed 7). Files are kept in DIR and reused.
 #
@@ -28,59 +28,55 @@ if [ ! -f heldout.txt ]; then
   if [ -n "$HELDOUT_PROMPTS" ]; then cp "$HELDOUT_PROMPTS" heldout.txt
   else "$B/treerpo-shapes" prompts --split heldout -o heldout.txt -q; fi
 fi
-[ -f scaled-init.safetensors ] || /usr/bin/python3 - "$POLICY" "$SCALE" <<'PY'
+[ -f scaled-init.safetensors ] && [ -f layers-init.safetensors ] || /usr/bin/python3 - "$POLICY" "$SCALE" "$TEXT_LAYERS" <<'PY'
+# The two arms' starting checkpoints, from POLICY:
+# - scaled: its text_pos times SCALE, nothing else changed;
+# - layers: POLICY plus TEXT_LAYERS text-encoder layers (the tensors of treerpo-model init
+#   --text-layers, drawn here as torch.nn.Linear draws them) whose output projections (proj, fc2)
+#   are zero: each layer starts as the identity, so the model starts as POLICY.
 import json, struct, sys
 import numpy as np
-src = open(sys.argv[1], 'rb').read()
+path, scale, layers = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+src = open(path, 'rb').read()
 n = struct.unpack('<Q', src[:8])[0]
 header = json.loads(src[8:8 + n])
 if 'text_pos' not in header or header['text_pos']['dtype'] != 'F32':
-    sys.exit(f"{sys.argv[1]}: text_pos: missing or not float32 (a built-in model checkpoint was expected)")
-a, b = header['text_pos']['data_offsets']
-out = bytearray(src)
-out[8 + n + a:8 + n + b] = (np.frombuffer(src[8 + n + a:8 + n + b], dtype=np.float32) * float(sys.argv[2])).tobytes()
-open('scaled-init.safetensors.tmp', 'wb').write(out)
-PY
-[ -f scaled-init.safetensors ] || mv scaled-init.safetensors.tmp scaled-init.safetensors
-[ -f layers-init.safetensors ] || /usr/bin/python3 - "$POLICY" "$TEXT_LAYERS" <<'PY'
-# POLICY plus TEXT_LAYERS text-encoder layers (treerpo-model init --text-layers) whose output
-# projections (proj, fc2) are zero: each layer starts as the identity, so the model starts as POLICY.
-import json, struct, sys
-import numpy as np
-src = open(sys.argv[1], 'rb').read()
-n = struct.unpack('<Q', src[:8])[0]
-header = json.loads(src[8:8 + n])
+    sys.exit(f"{path}: text_pos: missing or not float32 (a built-in model checkpoint with learned text positions was expected)")
 meta = header.pop('__metadata__')
 tensors = {k: np.frombuffer(src[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]], dtype=np.float32).reshape(v['shape'])
            for k, v in header.items()}
 config = json.loads(meta['config'])
 if config.get('text_layers', 0):
-    sys.exit(f"{sys.argv[1]}: config: the policy already has text layers")
-config['text_layers'] = layers = int(sys.argv[2])
+    sys.exit(f"{path}: config: the policy already has text layers")
+
+def write(name, tensors, meta):
+    out_header, offset, blobs = {'__metadata__': meta}, 0, []
+    for key in sorted(tensors):
+        blob = np.ascontiguousarray(tensors[key]).tobytes()
+        out_header[key] = {'dtype': 'F32', 'shape': list(tensors[key].shape), 'data_offsets': [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    head = json.dumps(out_header).encode()
+    head += b' ' * (-len(head) % 8)
+    with open(name + '.tmp', 'wb') as f:
+        f.write(struct.pack('<Q', len(head)) + head + b''.join(blobs))
+
+write('scaled-init.safetensors', {**tensors, 'text_pos': tensors['text_pos'] * np.float32(scale)}, meta)
 W, M = config['width'], config['width'] * config['mlp_ratio']
 rng = np.random.default_rng(1)
+grafted = dict(tensors)
 def linear(name, fan_in, fan_out, zero):  # torch.nn.Linear's init, or zeros
     bound = 1 / np.sqrt(fan_in)
     for part, shape in (('weight', (fan_out, fan_in)), ('bias', (fan_out,))):
-        tensors[f'{name}.{part}'] = (np.zeros(shape) if zero else rng.uniform(-bound, bound, shape)).astype(np.float32)
+        grafted[f'{name}.{part}'] = (np.zeros(shape) if zero else rng.uniform(-bound, bound, shape)).astype(np.float32)
 for k in range(layers):
     linear(f'text_encoder.{k}.qkv', W, 3 * W, False)
     linear(f'text_encoder.{k}.proj', W, W, True)
     linear(f'text_encoder.{k}.fc1', W, M, False)
     linear(f'text_encoder.{k}.fc2', M, W, True)
-meta['config'] = json.dumps(config)
-out_header, offset, blobs = {'__metadata__': meta}, 0, []
-for name in sorted(tensors):
-    blob = np.ascontiguousarray(tensors[name]).tobytes()
-    out_header[name] = {'dtype': 'F32', 'shape': list(tensors[name].shape), 'data_offsets': [offset, offset + len(blob)]}
-    offset += len(blob)
-    blobs.append(blob)
-head = json.dumps(out_header).encode()
-head += b' ' * (-len(head) % 8)
-with open('layers-init.safetensors.tmp', 'wb') as f:
-    f.write(struct.pack('<Q', len(head)) + head + b''.join(blobs))
+write('layers-init.safetensors', grafted, {**meta, 'config': json.dumps({**config, 'text_layers': layers})})
 PY
-[ -f layers-init.safetensors ] || mv layers-init.safetensors.tmp layers-init.safetensors
+for f in scaled-init layers-init; do [ -f $f.safetensors ] || mv $f.safetensors.tmp $f.safetensors; rm -f $f.safetensors.tmp; done
 for arm in scaled plain layers; do
   init=$POLICY
   [ "$arm" = scaled ] && init=scaled-init.safetensors

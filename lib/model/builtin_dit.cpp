@@ -86,6 +86,15 @@ torch::Tensor timestep_embedding(const torch::Tensor& sigma, std::int64_t dim) {
   return torch::cat({torch::cos(args), torch::sin(args)}, 1);
 }
 
+// Multi-head scaled dot-product attention with masked keys: qkv [3, B, heads, T, hd],
+// key_mask [B, T] bool -> [B, T, heads * hd].
+torch::Tensor masked_attention(const torch::Tensor& qkv, const torch::Tensor& key_mask) {
+  const std::int64_t B = qkv.size(1), H = qkv.size(2), T = qkv.size(3), hd = qkv.size(4);
+  auto scores = torch::matmul(qkv[0], qkv[1].transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
+  scores = scores.masked_fill(key_mask.logical_not().view({B, 1, 1, T}), -std::numeric_limits<float>::infinity());
+  return torch::matmul(torch::softmax(scores, -1), qkv[2]).transpose(1, 2).reshape({B, T, H * hd});
+}
+
 // Fixed 1D sin-cos embedding of positions 0..n-1 (the Transformer's): D/2 frequencies, sin
 // then cos, so each row has norm sqrt(D/2).
 torch::Tensor sincos_1d(std::int64_t n, std::int64_t D) {
@@ -224,9 +233,7 @@ std::pair<torch::Tensor, torch::Tensor> JointBlockImpl::forward(const torch::Ten
                               1)
                        .view({B, N + L, 3, heads, hd})
                        .permute({2, 0, 3, 1, 4});  // [3, B, heads, T, hd]
-  auto scores = torch::matmul(qkv[0], qkv[1].transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
-  scores = scores.masked_fill(key_mask.logical_not().view({B, 1, 1, N + L}), -std::numeric_limits<float>::infinity());
-  const auto attn = torch::matmul(torch::softmax(scores, -1), qkv[2]).transpose(1, 2).reshape({B, N + L, W});
+  const auto attn = masked_attention(qkv, key_mask);
   auto img_out = gated_add(img, im[2], img_proj(attn.narrow(1, 0, N)));
   auto txt_out = gated_add(txt, tm[2], txt_proj(attn.narrow(1, N, L)));
   img_out = gated_add(img_out, im[5], img_fc2(gelu_tanh(img_fc1(modulate(layer_norm(img_out), im[3], im[4])))));
@@ -244,10 +251,7 @@ TextLayerImpl::TextLayerImpl(std::int64_t width, std::int64_t heads_, std::int64
 torch::Tensor TextLayerImpl::forward(const torch::Tensor& txt, const torch::Tensor& mask) {
   const std::int64_t B = txt.size(0), L = txt.size(1), W = txt.size(2), hd = W / heads;
   const auto q_k_v = qkv(layer_norm(txt)).view({B, L, 3, heads, hd}).permute({2, 0, 3, 1, 4});  // [3, B, h, L, hd]
-  auto scores = torch::matmul(q_k_v[0], q_k_v[1].transpose(-2, -1)) / std::sqrt(static_cast<double>(hd));
-  scores = scores.masked_fill(mask.logical_not().view({B, 1, 1, L}), -std::numeric_limits<float>::infinity());
-  const auto attn = torch::matmul(torch::softmax(scores, -1), q_k_v[2]).transpose(1, 2).reshape({B, L, W});
-  const auto x = txt + proj(attn);
+  const auto x = txt + proj(masked_attention(q_k_v, mask));
   return x + fc2(gelu_tanh(fc1(layer_norm(x))));
 }
 
