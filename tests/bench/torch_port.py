@@ -48,7 +48,8 @@ def parse_args():
     return p.parse_args()
 
 
-ARGS = parse_args()
+# Imported as a module (scripts/text_paths.py), the port is the model alone: untuned, no command.
+ARGS = parse_args() if __name__ == "__main__" else argparse.Namespace(tuned=False)
 CORES = len(os.sched_getaffinity(0))
 if ARGS.tuned:  # before torch loads OpenBLAS and OpenMP: both read these at start-up
     os.environ["OPENBLAS_NUM_THREADS"] = str(CORES)
@@ -179,16 +180,26 @@ class Dit(nn.Module):
         self.smooth = nn.Conv2d(cfg["out_conv"], ch, 3, padding=1)
 
     def forward(self, x, sigma, tokens, mask):
+        txt, pooled = self.encode_text(tokens, mask)
+        return self.denoise(x, sigma, txt, pooled, mask)
+
+    def encode_text(self, tokens, mask):
+        """The text tokens that enter the joint blocks, and their masked mean (the pooled vector
+        that joins the timestep in every block's modulation)."""
+        txt = self.token_embed(tokens) + self.text_pos[:, :tokens.shape[1]]
+        for layer in self.text_encoder:
+            txt = layer(txt, mask)
+        maskf = mask.to(txt.dtype).unsqueeze(2)
+        return txt, (txt * maskf).sum(1) / maskf.sum(1).clamp_min(1.0)
+
+    def denoise(self, x, sigma, txt, pooled, mask):
+        """The velocity from encoded text: split from forward so that a diagnostic can feed the
+        two text paths (tokens for attention, pooled vector for modulation) from different prompts."""
         B, C = x.shape[0], self.cfg["channels"]
         p = self.cfg["patch"]
         g, W = self.cfg["image_size"] // p, self.cfg["width"]
         patches = x.view(B, C, g, p, g, p).permute(0, 2, 4, 1, 3, 5).reshape(B, g * g, C * p * p)
         img = self.patch_embed(patches) + self.image_pos
-        txt = self.token_embed(tokens) + self.text_pos[:, :tokens.shape[1]]
-        for layer in self.text_encoder:
-            txt = layer(txt, mask)
-        maskf = mask.to(txt.dtype).unsqueeze(2)
-        pooled = (txt * maskf).sum(1) / maskf.sum(1).clamp_min(1.0)
         half = W // 2
         freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
         args = (sigma.float() * 1000.0).unsqueeze(1) * freqs.unsqueeze(0)
