@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # text_pos_check.sh -- are the weak learned text positions why the model does not read word order?
-# From POLICY, three arms of the same continued SFT on renders of the training split (update
+# From POLICY, four arms of the same continued SFT on renders of the training split (update
 # --objective sft, batch 32, lr LR (3e-4) after 50 warmup steps, constant, logit-normal sigma,
 # SFT_STEPS (500) steps): "scaled" starts from POLICY with its text_pos multiplied by SCALE (8: row
 # norm ~1 -> ~8, the word embeddings' is ~11), "plain" from POLICY unchanged, "layers" from POLICY
 # with TEXT_LAYERS (2) text-encoder layers added (as treerpo-model init --text-layers has them)
-# whose output projections start at zero, so that it starts as POLICY. Each is then put
+# whose output projections start at zero, so that it starts as POLICY, and "nopool" as "scaled"
+# but with the pooled text cut from the modulation (treerpo-model init --text-pool none: the
+# text_pool tensors dropped), so that the prompt reaches the image only through the attention,
+# where word order can matter. Each is then put
 # through scripts/word_order_probe.sh and the held-out evaluation (67 x 8, 20 steps, guidance 3,
 # seed 7). Files are kept in DIR and reused.
 #
@@ -28,9 +31,10 @@ if [ ! -f heldout.txt ]; then
   if [ -n "$HELDOUT_PROMPTS" ]; then cp "$HELDOUT_PROMPTS" heldout.txt
   else "$B/treerpo-shapes" prompts --split heldout -o heldout.txt -q; fi
 fi
-[ -f scaled-init.safetensors ] && [ -f layers-init.safetensors ] || /usr/bin/python3 - "$POLICY" "$SCALE" "$TEXT_LAYERS" <<'PY'
-# The two arms' starting checkpoints, from POLICY:
+[ -f scaled-init.safetensors ] && [ -f layers-init.safetensors ] && [ -f nopool-init.safetensors ] || /usr/bin/python3 - "$POLICY" "$SCALE" "$TEXT_LAYERS" <<'PY'
+# The three new arms' starting checkpoints, from POLICY:
 # - scaled: its text_pos times SCALE, nothing else changed;
+# - nopool: scaled, without the text_pool tensors and with the config's text_pool "none";
 # - layers: POLICY plus TEXT_LAYERS text-encoder layers (the tensors of treerpo-model init
 #   --text-layers, drawn here as torch.nn.Linear draws them) whose output projections (proj, fc2)
 #   are zero: each layer starts as the identity, so the model starts as POLICY.
@@ -46,8 +50,8 @@ meta = header.pop('__metadata__')
 tensors = {k: np.frombuffer(src[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]], dtype=np.float32).reshape(v['shape'])
            for k, v in header.items()}
 config = json.loads(meta['config'])
-if config.get('text_layers', 0):
-    sys.exit(f"{path}: config: the policy already has text layers")
+if config.get('text_layers', 0) or config.get('text_pool', 'mean') != 'mean':
+    sys.exit(f"{path}: config: the policy already has text layers or no pooled text")
 
 def write(name, tensors, meta):
     out_header, offset, blobs = {'__metadata__': meta}, 0, []
@@ -61,7 +65,10 @@ def write(name, tensors, meta):
     with open(name + '.tmp', 'wb') as f:
         f.write(struct.pack('<Q', len(head)) + head + b''.join(blobs))
 
-write('scaled-init.safetensors', {**tensors, 'text_pos': tensors['text_pos'] * np.float32(scale)}, meta)
+scaled = {**tensors, 'text_pos': tensors['text_pos'] * np.float32(scale)}
+write('scaled-init.safetensors', scaled, meta)
+write('nopool-init.safetensors', {k: v for k, v in scaled.items() if not k.startswith('text_pool.')},
+      {**meta, 'config': json.dumps({**config, 'text_pool': 'none'})})
 W, M = config['width'], config['width'] * config['mlp_ratio']
 rng = np.random.default_rng(1)
 grafted = dict(tensors)
@@ -76,11 +83,10 @@ for k in range(layers):
     linear(f'text_encoder.{k}.fc2', M, W, True)
 write('layers-init.safetensors', grafted, {**meta, 'config': json.dumps({**config, 'text_layers': layers})})
 PY
-for f in scaled-init layers-init; do [ -f $f.safetensors ] || mv $f.safetensors.tmp $f.safetensors; rm -f $f.safetensors.tmp; done
-for arm in scaled plain layers; do
+for f in scaled-init layers-init nopool-init; do [ -f $f.safetensors ] || mv $f.safetensors.tmp $f.safetensors; rm -f $f.safetensors.tmp; done
+for arm in scaled plain layers nopool; do
   init=$POLICY
-  [ "$arm" = scaled ] && init=scaled-init.safetensors
-  [ "$arm" = layers ] && init=layers-init.safetensors
+  [ "$arm" = plain ] || init=$arm-init.safetensors
   [ -f "$arm.safetensors" ] || "$B/update" renders.h5 --objective sft --policy "$init" --steps "$SFT_STEPS" --batch-size 32 \
     --lr "$LR" --warmup 50 --lr-schedule constant --timestep-sampling logit-normal --seed 1 --threads 2 \
     --metrics "$arm.jsonl" -o "$arm.safetensors" -f -q

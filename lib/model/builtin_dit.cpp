@@ -150,6 +150,7 @@ void DitConfig::validate() const {
     throw UsageError("model config: text_pos_embed must be sincos or learned");
   if (out_conv < 0) throw UsageError("model config: out_conv must be >= 0");
   if (text_layers < 0) throw UsageError("model config: text_layers must be >= 0");
+  if (text_pool != "mean" && text_pool != "none") throw UsageError("model config: text_pool must be mean or none");
   if (prediction != "velocity" && prediction != "x0")
     throw UsageError("model config: prediction must be velocity or x0");
 }
@@ -159,7 +160,8 @@ std::string DitConfig::to_json() const {
                                 {"width", width},           {"depth", depth},       {"heads", heads},
                                 {"mlp_ratio", mlp_ratio},   {"max_text_tokens", max_text_tokens},
                                 {"pos_embed", pos_embed},   {"text_pos_embed", text_pos_embed},
-                                {"text_layers", text_layers}, {"out_conv", out_conv},
+                                {"text_layers", text_layers}, {"text_pool", text_pool},
+                                {"out_conv", out_conv},
                                 {"prediction", prediction}}
       .dump();
 }
@@ -180,6 +182,7 @@ DitConfig DitConfig::from_json(const std::string& text, const std::string& where
   c.pos_embed = get_string(j, "pos_embed", "learned", where);
   c.text_pos_embed = get_string(j, "text_pos_embed", "learned", where);  // before 1.3
   c.text_layers = get_int(j, "text_layers", 0, where);
+  c.text_pool = get_string(j, "text_pool", "mean", where);
   c.out_conv = get_int(j, "out_conv", 0, where);
   c.prediction = get_string(j, "prediction", "velocity", where);
   try {
@@ -195,7 +198,7 @@ double DitConfig::flops_per_sample() const {
   const double W = static_cast<double>(width), P = static_cast<double>(channels * patch * patch);
   const double M = static_cast<double>(mlp_ratio) * W;
   double f = 2 * N * P * W;                                      // patch embedding
-  f += 2 * (2 * W * W) + 2 * W * W;                              // timestep MLP + text pooling
+  f += 2 * (2 * W * W) + (text_pool == "mean" ? 2 * W * W : 0.0);  // timestep MLP + text pooling
   const double block = 2 * (2 * W * 6 * W)                       // two adaLN modulations
                        + 2 * T * W * 3 * W + 2 * T * W * W       // qkv and output projections
                        + 2 * 2 * T * T * W                       // scores and weighted sum
@@ -262,7 +265,7 @@ DitImpl::DitImpl(const DitConfig& c, std::int64_t vocab_size) : config(c) {
   time_fc1 = register_module("time_fc1", torch::nn::Linear(W, W));
   time_fc2 = register_module("time_fc2", torch::nn::Linear(W, W));
   token_embed = register_module("token_embed", torch::nn::Embedding(vocab_size, W));
-  text_pool = register_module("text_pool", torch::nn::Linear(W, W));
+  if (c.text_pool == "mean") text_pool = register_module("text_pool", torch::nn::Linear(W, W));
   if (c.pos_embed == "sincos")  // fixed, so a buffer: recomputed from the config, never trained or stored
     image_pos = register_buffer("image_pos", sincos_2d(c.image_size / c.patch, W));
   else
@@ -292,9 +295,11 @@ torch::Tensor DitImpl::forward(const torch::Tensor& x, const torch::Tensor& sigm
   auto img = patch_embed(patches) + image_pos;
   auto txt = token_embed(tokens) + text_pos.narrow(1, 0, L);
   for (const auto& module : *text_encoder) txt = module->as<TextLayer>()->forward(txt, mask);
-  const auto maskf = mask.to(txt.scalar_type()).unsqueeze(2);
-  const auto pooled = (txt * maskf).sum(1) / maskf.sum(1).clamp_min(1.0);
-  auto c = time_fc2(torch::silu(time_fc1(timestep_embedding(sigma, W).to(img.scalar_type())))) + text_pool(pooled);
+  auto c = time_fc2(torch::silu(time_fc1(timestep_embedding(sigma, W).to(img.scalar_type()))));
+  if (text_pool) {
+    const auto maskf = mask.to(txt.scalar_type()).unsqueeze(2);
+    c = c + text_pool((txt * maskf).sum(1) / maskf.sum(1).clamp_min(1.0));
+  }
   const auto key_mask = torch::cat({torch::ones({B, img.size(1)}, mask.options()), mask}, 1);
   for (const auto& module : *blocks) std::tie(img, txt) = module->as<JointBlock>()->forward(img, txt, c, key_mask);
   const auto fm = final_mod(torch::silu(c)).chunk(2, 1);

@@ -50,6 +50,12 @@ struct DitConfig {
   /// stream starts gated off (adaLN-zero). Whether that helps binding is not yet measured at a
   /// full recipe (README). Checkpoints without the field have 0.
   std::int64_t text_layers = 0;
+  /// Whether the prompt also reaches every block's modulation as the masked mean of its tokens
+  /// ("mean", as SD3's pooled text; the model before 1.3) or only through the joint attention
+  /// ("none"). Without text layers the mean is a bag of words, and README's text-path table
+  /// measured it carrying most of the prompt's effect where shapes are drawn: a path that cannot
+  /// say which colour goes with which shape. Checkpoints without the field are "mean".
+  std::string text_pool = "mean";
   /// Channels of the unpatchified feature map that a 3x3 convolution smooths into the image
   /// (as U-ViT's output conv); 0 = unpatchify straight to the image (the pre-1.1 model, whose
   /// samples show the patch grid). Checkpoints without the field have 0.

@@ -159,6 +159,10 @@ void add_model_options(CLI::App& app, ModelOptions& o) {
                    "Transformer layers over the text alone before the joint blocks (a text encoder)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  init->add_option("--text-pool", o.config.text_pool,
+                   "The prompt in every block's modulation as the mean of its tokens (mean), or only through attention (none)")
+      ->check(CLI::IsMember({"mean", "none"}))
+      ->capture_default_str();
   init->add_option("--out-conv", o.config.out_conv, "Channels smoothed by a 3x3 output convolution; 0 = none")
       ->capture_default_str();
   init->add_option("--prediction", o.config.prediction,

@@ -166,7 +166,7 @@ class Dit(nn.Module):
         self.patch_embed = nn.Linear(ch * p * p, w)
         self.time_fc1, self.time_fc2 = nn.Linear(w, w), nn.Linear(w, w)
         self.token_embed = nn.Embedding(vocab, w)
-        self.text_pool = nn.Linear(w, w)
+        self.text_pool = nn.Linear(w, w) if cfg.get("text_pool", "mean") == "mean" else None
         self.register_buffer("image_pos", sincos_2d(cfg["image_size"] // p, w))
         if cfg.get("text_pos_embed", "learned") == "sincos":
             self.register_buffer("text_pos", sincos_1d(cfg["max_text_tokens"], w).unsqueeze(0).float())
@@ -204,7 +204,9 @@ class Dit(nn.Module):
         freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
         args = (sigma.float() * 1000.0).unsqueeze(1) * freqs.unsqueeze(0)
         temb = torch.cat([torch.cos(args), torch.sin(args)], 1).to(img.dtype)
-        c = self.time_fc2(F.silu(self.time_fc1(temb))) + self.text_pool(pooled)
+        c = self.time_fc2(F.silu(self.time_fc1(temb)))
+        if self.text_pool is not None:
+            c = c + self.text_pool(pooled)
         key_mask = torch.cat([torch.ones(B, img.shape[1], dtype=torch.bool), mask], 1)
         for block in self.blocks:
             img, txt = block(img, txt, c, key_mask)

@@ -4,6 +4,7 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -158,6 +159,33 @@ TEST(Model, TextLayersMaskThePaddingAndMixTheWords) {
   EXPECT_EQ(DitConfig::from_json(R"({"image_size": 8})", "m").text_layers, 0);
   EXPECT_NE(c.to_json().find("\"text_layers\":2"), std::string::npos);
   EXPECT_THROW(DitConfig::from_json(R"({"text_layers": -1})", "m.safetensors"), DataError);
+}
+
+TEST(Model, WithoutTextPoolingThePromptReachesTheImageOnlyThroughAttention) {
+  auto c = tiny();
+  c.text_pool = "none";
+  BuiltinPolicy p(c, Tokenizer(Tokenizer::default_words()), 2);
+  const auto names = p.named_parameters();
+  EXPECT_EQ(std::count_if(names.begin(), names.end(), [](const auto& n) { return n.first.rfind("text_pool", 0) == 0; }), 0);
+  EXPECT_EQ(BuiltinPolicy(tiny(), Tokenizer(Tokenizer::default_words()), 2).parameter_count() - p.parameter_count(),
+            c.width * c.width + c.width);
+  EXPECT_LT(c.flops_per_sample(), tiny().flops_per_sample());
+  p.set_trainable(".*");
+  for (int i = 0; i < 5; ++i) train_step(p, p.encode({"a red circle", "a blue square"}));  // off adaLN-zero
+  // The text tokens' keys and values zeroed in every block (same token count): no path is left
+  // from the words to the image. With the pooled mean the two prompts would still differ.
+  const auto x = torch::randn({1, 3, 8, 8}), s = torch::tensor({0.6f});
+  const auto red = p.encode({"a red circle"}), blue = p.encode({"a blue square"});
+  EXPECT_GT((p.velocity(x, s, red) - p.velocity(x, s, blue)).abs().max().item<float>(), 0.0f);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& [name, t] : p.named_parameters())
+      if (name.find("txt_qkv") != std::string::npos) t.narrow(0, c.width, 2 * c.width).zero_();  // rows q | k | v
+  }
+  EXPECT_TRUE(torch::equal(p.velocity(x, s, red), p.velocity(x, s, blue)));
+  EXPECT_EQ(DitConfig::from_json(R"({"image_size": 8})", "m").text_pool, "mean");
+  EXPECT_NE(c.to_json().find("\"text_pool\":\"none\""), std::string::npos);
+  EXPECT_THROW(DitConfig::from_json(R"({"text_pool": "max"})", "m.safetensors"), DataError);
 }
 
 TEST(Model, TokenizerMapsWordsAndUnknowns) {
