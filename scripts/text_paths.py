@@ -57,10 +57,10 @@ def main():
     swapped = [COLOUR_ATTR.sub(r"a \3 \2 and a \1 \4", t) for t in prompts]
     L = cfg["max_text_tokens"]
     with torch.no_grad():
-        enc = {name: model.encode_text(*torch_port.encode(t, vocab, L))
-               for name, t in (("prompt", prompts), ("swap", swapped), ("null", [""] * len(prompts)))}
-        mask = {name: torch_port.encode(t, vocab, L)[1]
-                for name, t in (("prompt", prompts), ("swap", swapped), ("null", [""] * len(prompts)))}
+        enc, mask = {}, {}
+        for name, t in (("prompt", prompts), ("swap", swapped), ("null", [""] * len(prompts))):
+            ids, mask[name] = torch_port.encode(t, vocab, L)
+            enc[name] = model.encode_text(ids, mask[name])
         gen = torch.Generator().manual_seed(a.seed)
         print("sigma\tE\tcut_pool\tcut_attn\tswap")
         for sigma in (float(s) for s in a.sigmas.split(",")):
