@@ -31,7 +31,7 @@ treerpo-model export --policy m.safetensors --trainable '^final_' -o final.safet
 "$PYTHON" "$SRC/tests/unit/read_safetensors.py" final.safetensors final_out.weight:256,32 final_mod.bias:64 >/dev/null \
   && pass || fail "exported tensors"
 # The denoising probe of the shipped model: x0_hat = x_s - s v of held-out renders. Shipped model
-# (depth 8, 16 renders): 0.0025 / 0.0130 / 0.0729 (depth 4: 0.0027 / 0.0159 / 0.0723; 1.1: 0.0039 / 0.0195 /
+# (depth 8 with 2 text layers, 16 renders): 0.0023 / 0.0137 / 0.0714 (depth 8 without: 0.0025 / 0.0130 / 0.0729; depth 4: 0.0027 / 0.0159 / 0.0723; 1.1: 0.0039 / 0.0195 /
 # 0.0739); the pre-1.1 model that painted 4x4 patches: 0.032 at 0.6.
 treerpo-model probe --policy "$SRC/models/shapes-base.safetensors" --count 16 --grid probe.png --json >probe.json \
   && pass || fail "probe"
