@@ -5,12 +5,18 @@ rules of Makefile.examples leave in LOOP_DIR (standard library only):
   itK.rollout.json / itK.scored.json / itK.adv.json   --json summaries of tree-rollout, score, advantage
   itK.metrics.jsonl                                    update's metrics (last line: the update's summary)
 
-  loop_report.py LOOP_DIR ITERS [--svg FILE] [--eval REPORT.json]
+  loop_report.py LOOP_DIR ITERS [--every N] [--svg FILE] [--eval REPORT.json]
+                 [--curve curveK.json... [--curve-svg FILE]]
 
-Prints one row per iteration: the batch's mean strict and partial reward (the shapes rewards of
-its leaves), the clip fraction and mean |rho - 1| of the update, lambda, and the seconds of each
-stage; writes the reward curve as SVG; with --eval, the held-out comparison of evaluate's report.
+Prints one row per iteration (with --every N, every N-th and the last): the batch's mean strict
+and partial reward (the shapes rewards of its leaves), the clip fraction and mean |rho - 1| of the
+update, lambda, and the seconds of each stage; writes the reward curve as SVG; with --eval, the
+held-out comparison of evaluate's report. With --curve, evaluate's reports of single checkpoints
+named curveK.json (K = the iteration; loop-long's held-out curve): a table of held-out strict
+(with its standard error), partial and the judge's count match, foreground and diversity against
+K, and with --curve-svg the same as a plot.
 """
+import re
 import argparse
 import json
 import os
@@ -58,13 +64,73 @@ def svg_curve(rows, path):
     os.replace(tmp, path)
 
 
+def curve_points(paths):
+    points = []
+    for path in paths:
+        m = re.fullmatch(r"curve(\d+)\.json", os.path.basename(path))
+        if not m:
+            sys.exit(f"loop_report.py: {path}: expected a file named curveK.json (K = the iteration)")
+        try:
+            r = load(path)["policy"]
+            points.append({"iteration": int(m.group(1)), "strict": r["metrics"]["shapes"]["mean"],
+                           "strict_se": r["metrics"]["shapes"]["std_error"],
+                           "partial": r["metrics"]["shapes-partial"]["mean"],
+                           "count_match": r["judge"]["count_match"]["mean"],
+                           "foreground": r["judge"]["foreground"]["mean"],
+                           "diversity": r["judge"]["diversity"]["mean"]})
+        except (OSError, KeyError, ValueError) as e:
+            sys.exit(f"loop_report.py: {path}: not an evaluate report with the shapes rewards and the judge ({e})")
+    return sorted(points, key=lambda p: p["iteration"])
+
+
+CURVE_LINES = (("strict", "#1f77b4", "held-out strict"), ("partial", "#ff7f0e", "held-out partial"),
+               ("count_match", "#2ca02c", "judge: count match"), ("foreground", "#9467bd", "judge: foreground"),
+               ("diversity", "#8c564b", "diversity"))
+
+
+def svg_heldout_curve(points, path):
+    """Held-out figures against the iteration (x to scale), 0..1 on y."""
+    w, h, left, bottom, top, right = 640, 360, 56, 40, 20, 150
+    last = max(p["iteration"] for p in points) or 1
+    xs = lambda k: left + (w - left - right) * (k / last)
+    ys = lambda v: top + (h - top - bottom) * (1 - v)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{w}" height="{h}" fill="white"/>']
+    for v in (0, 0.25, 0.5, 0.75, 1):
+        out.append(f'<line x1="{left}" x2="{w - right}" y1="{ys(v):.1f}" y2="{ys(v):.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 6}" y="{ys(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>')
+    for p in points:
+        out.append(f'<text x="{xs(p["iteration"]):.1f}" y="{h - bottom + 16}" text-anchor="middle">{p["iteration"]}</text>')
+    out.append(f'<text x="{(left + w - right) / 2}" y="{h - 6}" text-anchor="middle">iteration</text>')
+    for i, (key, colour, label) in enumerate(CURVE_LINES):
+        pts = " ".join(f"{xs(p['iteration']):.1f},{ys(p[key]):.1f}" for p in points)
+        out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        if key == "strict":  # +-1.96 standard errors of the evaluation
+            for p in points:
+                x, lo, hi = xs(p["iteration"]), ys(p["strict"] - 1.96 * p["strict_se"]), ys(p["strict"] + 1.96 * p["strict_se"])
+                out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{lo:.1f}" y2="{hi:.1f}" stroke="{colour}"/>')
+        y = top + 14 + 18 * i
+        out.append(f'<line x1="{w - right + 10}" x2="{w - right + 30}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" stroke-width="2"/>')
+        out.append(f'<text x="{w - right + 34}" y="{y}">{label}</text>')
+    out.append("</svg>")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(out) + "\n")
+    os.replace(tmp, path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("loop_dir")
     ap.add_argument("iters", type=int)
     ap.add_argument("--svg")
     ap.add_argument("--eval")
+    ap.add_argument("--every", type=int, default=1, help="print every N-th iteration's row (and the last)")
+    ap.add_argument("--curve", nargs="+", default=[], help="evaluate reports named curveK.json")
+    ap.add_argument("--curve-svg")
     a = ap.parse_args()
+    if a.every < 1:
+        sys.exit("loop_report.py: --every: expected a positive number of iterations")
     rows = []
     for k in range(a.iters):
         p = lambda suffix: os.path.join(a.loop_dir, f"it{k}.{suffix}")
@@ -80,6 +146,8 @@ def main():
     print(f"{'iter':>4} {'strict':>7} {'partial':>7} {'clip':>6} {'|rho-1|':>8} {'lambda':>7} "
           f"{'rollout':>8} {'score':>6} {'adv':>5} {'update':>7}")
     for r in rows:
+        if r["iteration"] % a.every and r["iteration"] != a.iters - 1:
+            continue
         print(f"{r['iteration']:>4} {r['strict']:>7.3f} {r['partial']:>7.3f} {r['clip']:>6.3f} {r['dev']:>8.1e} "
               f"{r['lam']:>7.4f} {r['t_roll']:>7.1f}s {r['t_score']:>5.1f}s {r['t_adv']:>4.1f}s {r['t_upd']:>6.1f}s")
     if a.svg:
@@ -98,6 +166,15 @@ def main():
                 print(f"held-out judge {label}: foreground {j['foreground']['mean']:.3f}, count match "
                       f"{j['count_match']['mean']:.3f}, diversity {j['diversity']['mean']:.3f}, "
                       f"duplicates {j['duplicate_rate']['mean']:.3f}")
+    if a.curve:
+        points = curve_points(a.curve)
+        print(f"{'iter':>4} {'held-out strict':>15} {'partial':>7} {'count match':>11} {'foreground':>10} {'diversity':>9}")
+        for p in points:
+            print(f"{p['iteration']:>4} {p['strict']:>7.3f} ({p['strict_se']:.3f}) {p['partial']:>7.3f} "
+                  f"{p['count_match']:>11.3f} {p['foreground']:>10.3f} {p['diversity']:>9.3f}")
+        if a.curve_svg:
+            svg_heldout_curve(points, a.curve_svg)
+            print(f"held-out curve: {a.curve_svg}")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@
 # task kinds from), TRAIN_PROMPTS and HELDOUT_PROMPTS (files; default the two splits).
 # Prints and writes TABLE (TSV: arm, step, held-out strict, its paired difference to the base with
 # a 95 % interval, partial, count match, foreground, diversity, training-prompt strict). About an
-# hour cold on 2 cores. BIN defaults to build/bin; needs /usr/bin/python3 with h5py for the random
-# subset.
+# hour cold on 2 cores. THREADS (default 2) sets the training's threads, TREERPO_THREADS the
+# evaluations'. BIN defaults to build/bin; needs /usr/bin/python3 with h5py for the random subset.
 set -euo pipefail
 D=$1 TABLE=$(realpath -m "$2")
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -70,7 +70,7 @@ arm() {  # NAME LR DATA...
   shift 2
   for k in $HALF $ARM_STEPS; do
     [ -f "$name-$k.safetensors" ] || "$B/update" "$@" --objective sft --policy "$prev" --steps "$ARM_STEPS" --batch-size 32 \
-      --lr "$lr" --lr-schedule constant --timestep-sampling logit-normal --seed 1 --threads 2 --until "$k" \
+      --lr "$lr" --lr-schedule constant --timestep-sampling logit-normal --seed 1 --threads "${THREADS:-2}" --until "$k" \
       --metrics "$name-$k.jsonl" -o "$name-$k.safetensors" -f -q
     prev=$name-$k.safetensors
     held_out "$prev" "$name-$k.eval.json"
