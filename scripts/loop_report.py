@@ -34,34 +34,53 @@ def last_line(path):
     return json.loads(lines[-1])
 
 
-def svg_curve(rows, path):
-    w, h, left, bottom, top, right = 640, 360, 56, 40, 20, 130
-    n = len(rows)
-    xs = lambda i: left + (w - left - right) * (i / max(n - 1, 1))
-    ys = lambda v: top + (h - top - bottom) * (1 - v)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
-           f'<rect width="{w}" height="{h}" fill="white"/>']
+W, H, LEFT, BOTTOM, TOP = 640, 360, 56, 40, 20  # the plots' frame (pixels); the legend is right of it
+
+
+def svg_frame(right, xticks, ylabel=None):
+    """The plot's start: background, y grid 0..1 with labels, x tick labels at (x, text), axis titles.
+    Returns the SVG lines and ys, the y pixel of a value."""
+    ys = lambda v: TOP + (H - TOP - BOTTOM) * (1 - v)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>']
     for v in (0, 0.25, 0.5, 0.75, 1):
-        out.append(f'<line x1="{left}" x2="{w - right}" y1="{ys(v):.1f}" y2="{ys(v):.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 6}" y="{ys(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>')
-    for i in range(n):
-        if n <= 12 or i % max(1, n // 10) == 0 or i == n - 1:
-            out.append(f'<text x="{xs(i):.1f}" y="{h - bottom + 16}" text-anchor="middle">{rows[i]["iteration"]}</text>')
-    out.append(f'<text x="{(left + w - right) / 2}" y="{h - 6}" text-anchor="middle">iteration</text>')
-    out.append(f'<text x="14" y="{(top + h - bottom) / 2}" transform="rotate(-90 14 {(top + h - bottom) / 2})" '
-               'text-anchor="middle">mean reward of the batch</text>')
-    for key, colour, label in (("strict", "#1f77b4", "shapes (strict)"), ("partial", "#ff7f0e", "shapes-partial")):
-        pts = " ".join(f"{xs(i):.1f},{ys(r[key]):.1f}" for i, r in enumerate(rows))
-        out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        k = len(out)
-        y = top + 14 + 18 * (0 if key == "strict" else 1)
-        out.append(f'<line x1="{w - right + 10}" x2="{w - right + 30}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" stroke-width="2"/>')
-        out.append(f'<text x="{w - right + 34}" y="{y}">{label}</text>')
+        out.append(f'<line x1="{LEFT}" x2="{W - right}" y1="{ys(v):.1f}" y2="{ys(v):.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{LEFT - 6}" y="{ys(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>')
+    for x, text in xticks:
+        out.append(f'<text x="{x:.1f}" y="{H - BOTTOM + 16}" text-anchor="middle">{text}</text>')
+    out.append(f'<text x="{(LEFT + W - right) / 2}" y="{H - 6}" text-anchor="middle">iteration</text>')
+    if ylabel:
+        out.append(f'<text x="14" y="{(TOP + H - BOTTOM) / 2}" transform="rotate(-90 14 {(TOP + H - BOTTOM) / 2})" '
+                   f'text-anchor="middle">{ylabel}</text>')
+    return out, ys
+
+
+def svg_line(out, right, index, points, colour, label):
+    """A polyline of (x, y) pixels and its legend entry (the index-th) right of the frame."""
+    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+    out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+    y = TOP + 14 + 18 * index
+    out.append(f'<line x1="{W - right + 10}" x2="{W - right + 30}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" stroke-width="2"/>')
+    out.append(f'<text x="{W - right + 34}" y="{y}">{label}</text>')
+
+
+def write_svg(out, path):
     out.append("</svg>")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(out) + "\n")
     os.replace(tmp, path)
+
+
+def svg_curve(rows, path):
+    right, n = 130, len(rows)
+    xs = lambda i: LEFT + (W - LEFT - right) * (i / max(n - 1, 1))
+    ticks = [(xs(i), rows[i]["iteration"]) for i in range(n) if n <= 12 or i % max(1, n // 10) == 0 or i == n - 1]
+    out, ys = svg_frame(right, ticks, "mean reward of the batch")
+    for index, (key, colour, label) in enumerate((("strict", "#1f77b4", "shapes (strict)"),
+                                                  ("partial", "#ff7f0e", "shapes-partial"))):
+        svg_line(out, right, index, [(xs(i), ys(r[key])) for i, r in enumerate(rows)], colour, label)
+    write_svg(out, path)
 
 
 def curve_points(paths):
@@ -90,33 +109,16 @@ CURVE_LINES = (("strict", "#1f77b4", "held-out strict"), ("partial", "#ff7f0e", 
 
 def svg_heldout_curve(points, path):
     """Held-out figures against the iteration (x to scale), 0..1 on y."""
-    w, h, left, bottom, top, right = 640, 360, 56, 40, 20, 150
-    last = max(p["iteration"] for p in points) or 1
-    xs = lambda k: left + (w - left - right) * (k / last)
-    ys = lambda v: top + (h - top - bottom) * (1 - v)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
-           f'<rect width="{w}" height="{h}" fill="white"/>']
-    for v in (0, 0.25, 0.5, 0.75, 1):
-        out.append(f'<line x1="{left}" x2="{w - right}" y1="{ys(v):.1f}" y2="{ys(v):.1f}" stroke="#ddd"/>')
-        out.append(f'<text x="{left - 6}" y="{ys(v) + 4:.1f}" text-anchor="end">{v:.2f}</text>')
-    for p in points:
-        out.append(f'<text x="{xs(p["iteration"]):.1f}" y="{h - bottom + 16}" text-anchor="middle">{p["iteration"]}</text>')
-    out.append(f'<text x="{(left + w - right) / 2}" y="{h - 6}" text-anchor="middle">iteration</text>')
-    for i, (key, colour, label) in enumerate(CURVE_LINES):
-        pts = " ".join(f"{xs(p['iteration']):.1f},{ys(p[key]):.1f}" for p in points)
-        out.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"/>')
+    right, last = 150, max(p["iteration"] for p in points) or 1
+    xs = lambda k: LEFT + (W - LEFT - right) * (k / last)
+    out, ys = svg_frame(right, [(xs(p["iteration"]), p["iteration"]) for p in points])
+    for index, (key, colour, label) in enumerate(CURVE_LINES):
+        svg_line(out, right, index, [(xs(p["iteration"]), ys(p[key])) for p in points], colour, label)
         if key == "strict":  # +-1.96 standard errors of the evaluation
             for p in points:
                 x, lo, hi = xs(p["iteration"]), ys(p["strict"] - 1.96 * p["strict_se"]), ys(p["strict"] + 1.96 * p["strict_se"])
                 out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{lo:.1f}" y2="{hi:.1f}" stroke="{colour}"/>')
-        y = top + 14 + 18 * i
-        out.append(f'<line x1="{w - right + 10}" x2="{w - right + 30}" y1="{y - 4}" y2="{y - 4}" stroke="{colour}" stroke-width="2"/>')
-        out.append(f'<text x="{w - right + 34}" y="{y}">{label}</text>')
-    out.append("</svg>")
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write("\n".join(out) + "\n")
-    os.replace(tmp, path)
+    write_svg(out, path)
 
 
 def main():
