@@ -19,6 +19,7 @@ enum class Domain : std::uint64_t {
   sft_target = 9,      ///< fresh noise of LayerTuning-RL's SFT term, keyed by (iteration, prompt id, layer)
   sft_dataset = 10,    ///< the dataset target's pairs, sigma and noise, keyed by (iteration, minibatch, item)
   prompt_order = 11,   ///< treerpo-shapes prompts --shuffle: the order of a split's prompts, keyed by (split)
+  nft_noise = 12,      ///< sigma and noise of the NFT objective, keyed by (iteration, prompt id, leaf in prompt, draw)
 };
 
 /// A well-mixed 64-bit key for (seed, domain, indices...). Pure function, platform-independent.

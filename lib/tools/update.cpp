@@ -51,7 +51,7 @@ const std::vector<std::string> kRlOnly{"--minibatch", "--epochs", "--clip-low", 
                                        "--sft-batch", "--layer-weights", "--no-advantage-weighting", "--iteration",
                                        "--kl-weight", "--reference", "--replay-tolerance", "--on-mismatch",
                                        "--max-batch", "--dist-timeout", "--train-uncond", "--sft-velocity",
-                                       "--strict-health"};
+                                       "--strict-health", "--nft-beta", "--nft-timesteps"};
 
 // The inputs, opened once: data set files or trajectory files, never a mix.
 struct Inputs {
@@ -256,10 +256,19 @@ void write_checkpoint(model::Policy& policy, const UpdateOptions& o, const cli::
 void check_rl_options(const UpdateOptions& o, training::RlObjective objective, const cli::Given& given) {
   using training::SftTarget;
   const auto& c = o.rl;
+  const std::string name = training::objective_name(objective);
   for (const auto* opt : {"--lambda", "--lambda-schedule", "--lambda-iterations", "--sft-target", "--sft-data",
                           "--sft-batch", "--layer-weights", "--no-advantage-weighting", "--sft-velocity"})
-    if (objective == training::RlObjective::grpo && given(opt))
-      throw UsageError(std::string(opt) + " applies to --objective layertuning (the objective is grpo)");
+    if (objective != training::RlObjective::layertuning && given(opt))
+      throw UsageError(std::string(opt) + " applies to --objective layertuning (the objective is " + name + ")");
+  // NFT trains on the leaves alone: no ratio, no clipping, no edges to replay or to hold near a reference.
+  for (const auto* opt : {"--clip-low", "--clip-high", "--eta", "--kl-weight", "--reference", "--replay-tolerance",
+                          "--train-uncond"})
+    if (objective == training::RlObjective::nft && given(opt))
+      throw UsageError(std::string(opt) + " applies to the edge objectives grpo and layertuning (the objective is nft)");
+  for (const auto* opt : {"--nft-beta", "--nft-timesteps"})
+    if (objective != training::RlObjective::nft && given(opt))
+      throw UsageError(std::string(opt) + " applies to --objective nft (the objective is " + name + ")");
   const std::string target = training::sft_target_name(c.sft_target);
   if (!o.sft_data.empty() && c.sft_target != SftTarget::dataset)
     throw UsageError("--sft-data is the data of --sft-target dataset (the target is " + target + ")");
@@ -347,14 +356,17 @@ void check_minibatch(const training::MinibatchMetrics& m, bool fresh, Health& he
 // The update's summary: means over its minibatches weighted by edges, and per loss term the
 // means over the optimizer steps (which term drives the update).
 nlohmann::ordered_json rl_summary(const std::vector<training::MinibatchMetrics>& seen) {
-  double edges = 0, loss = 0, grpo = 0, sft = 0, kl = 0, dev = 0, clip = 0, akl = 0;
+  double edges = 0, items = 0, units = 0, loss = 0, grpo = 0, sft = 0, kl = 0, dev = 0, clip = 0, akl = 0;
   for (const auto& m : seen) {
-    const double e = static_cast<double>(m.edges);
-    edges += e;
+    // Means are weighted by the minibatch's edges, or by its items where it has none (NFT).
+    const double e = static_cast<double>(m.edges > 0 ? m.edges : m.sft_items);
+    edges += static_cast<double>(m.edges);
+    items += static_cast<double>(m.sft_items);
+    units += e;
     loss += m.loss * e; grpo += m.loss_grpo * e; sft += m.loss_sft * e; kl += m.loss_kl * e;
     dev += m.ratio_dev * e; clip += m.clip_fraction * e; akl += m.approx_kl * e;
   }
-  const double ne = std::max(edges, 1.0);
+  const double ne = std::max(units, 1.0);
   nlohmann::ordered_json term_grads = nlohmann::ordered_json::object();
   for (const std::string name : {"grpo", "sft", "kl"}) {
     double norm = 0, share = 0, steps = 0;
@@ -370,6 +382,7 @@ nlohmann::ordered_json rl_summary(const std::vector<training::MinibatchMetrics>&
     if (steps > 0) term_grads[name] = {{"grad_norm", norm / steps}, {"grad_share", share / steps}};
   }
   return {{"edges", static_cast<std::int64_t>(edges)},
+          {"sft_items", static_cast<std::int64_t>(items)},
           {"loss", loss / ne},
           {"loss_grpo", grpo / ne},
           {"loss_sft", sft / ne},
@@ -385,6 +398,7 @@ nlohmann::ordered_json rl_summary(const std::vector<training::MinibatchMetrics>&
 training::RlObjective rl_objective(const UpdateOptions& o, const format::Trajectory& first) {
   if (o.objective == Objective::grpo) return training::RlObjective::grpo;
   if (o.objective == Objective::layertuning) return training::RlObjective::layertuning;
+  if (o.objective == Objective::nft) return training::RlObjective::nft;
   return first.rollout.mode == "tree" ? training::RlObjective::layertuning : training::RlObjective::grpo;
 }
 
@@ -448,8 +462,8 @@ std::unique_ptr<model::Policy> load_reference(const UpdateOptions& o, cli::Conte
 // make as many as the interrupted one. \throws UsageError
 std::int64_t count_minibatches(const UpdateOptions& o, const training::RlConfig& c,
                                const std::vector<training::RlInput>& inputs, const ResumePoint* mid_update) {
-  const auto edges = static_cast<std::int64_t>(training::trainable_edges(inputs).size());
-  const auto total = (edges + c.minibatch - 1) / c.minibatch * c.epochs;
+  const auto units = training::rl_units(inputs, c);  // edges, or NFT items
+  const auto total = (units + c.minibatch - 1) / c.minibatch * c.epochs;
   if (mid_update && mid_update->minibatches_total != total)
     throw UsageError(o.policy.path + ": the checkpoint stopped at minibatch " +
                      std::to_string(mid_update->minibatches_done) + " of " +
@@ -468,7 +482,7 @@ nlohmann::ordered_json update_summary(const training::RlConfig& c, const trainin
                                  {"step", result.state.step},
                                  {"minibatches", result.minibatches_done},
                                  {"minibatches_total", result.minibatches_total}};
-  for (const auto* key : {"edges", "loss", "loss_grpo", "loss_sft", "loss_kl"}) summary[key] = means[key];
+  for (const auto* key : {"edges", "sft_items", "loss", "loss_grpo", "loss_sft", "loss_kl"}) summary[key] = means[key];
   summary["lambda"] = c.lambda;
   summary["ratio_dev"] = means["ratio_dev"];
   summary["replay_max_ratio_dev"] = replay_dev;
@@ -493,7 +507,7 @@ int run_rl(const UpdateOptions& o, cli::Context& ctx, const std::string& output,
   const std::string input_digests = digest_list(in.records);
   const auto resume = read_resume_point(*policy, o.policy.path);
   training::OptimizerState state;
-  const bool rl_checkpoint = resume.objective == "grpo" || resume.objective == "layertuning";
+  const bool rl_checkpoint = resume.objective == "grpo" || resume.objective == "layertuning" || resume.objective == "nft";
   if (rl_checkpoint) state = {resume.step, resume.tensors};
   const bool mid_update =
       rl_checkpoint && resume.inputs == input_digests && resume.minibatches_done < resume.minibatches_total;
@@ -564,7 +578,12 @@ int run_rl(const UpdateOptions& o, cli::Context& ctx, const std::string& output,
     write_checkpoint(*policy, o, ctx, output, in.records, result.state, training,
                      nlohmann::json{{"update", seconds}}.dump(), /*moving_average=*/false);
   comm.barrier();  // every rank returns once the checkpoint exists
-  if (writer) {
+  if (writer && c.objective == training::RlObjective::nft) {
+    log::summary("nft: " + std::to_string(means["sft_items"].get<std::int64_t>()) + " leaf items in " +
+                 std::to_string(result.minibatches_done - start_minibatch) + " minibatches, loss " +
+                 std::to_string(means["loss_sft"].get<double>()) + ": wrote " + output);
+    if (ctx.json) cli::print_json_summary(ctx, output, summary);
+  } else if (writer) {
     log::summary(
         std::string(training::objective_name(c.objective)) + ": " + std::to_string(static_cast<std::int64_t>(edges)) +
         " edges in " + std::to_string(result.minibatches_done - start_minibatch) + " minibatches (" +
@@ -631,9 +650,11 @@ void add_update_options(CLI::App& app, UpdateOptions& o) {
       ->required();
   add_policy_options(app, o.policy, /*required=*/true);
   cli::add_choice(app, "--objective", o.objective,
-                  {{"grpo", Objective::grpo}, {"layertuning", Objective::layertuning}, {"sft", Objective::sft}},
-                  "grpo, layertuning (grpo + weighted SFT on the best leaves) or sft; default: layertuning for "
-                  "tree files, grpo for window/independent files, sft for data sets");
+                  {{"grpo", Objective::grpo}, {"layertuning", Objective::layertuning}, {"nft", Objective::nft},
+                   {"sft", Objective::sft}},
+                  "grpo, layertuning (grpo + weighted SFT on the best leaves), nft (DiffusionNFT: negative-aware "
+                  "flow matching on all leaves) or sft; default: layertuning for tree files, grpo for "
+                  "window/independent files, sft for data sets");
   app.add_option("--trainable", o.trainable, "Train the parameters whose names match this regular expression")
       ->capture_default_str();
   auto& c = o.sft;
@@ -667,7 +688,7 @@ void add_update_options(CLI::App& app, UpdateOptions& o) {
                  "the checkpoint; --weights-only writes the average; 0 = none")
       ->check(CLI::Range(0.0, 1.0))->capture_default_str();
   // RL.
-  app.add_option("--minibatch", r.minibatch, "RL: trainable edges per minibatch (over all ranks)")
+  app.add_option("--minibatch", r.minibatch, "RL: trainable edges (nft: leaf items) per minibatch (over all ranks)")
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--epochs", r.epochs, "RL: passes over the edges of the inputs")
       ->check(CLI::PositiveNumber)
@@ -695,6 +716,11 @@ void add_update_options(CLI::App& app, UpdateOptions& o) {
       ->delimiter(',');
   app.add_flag("!--no-advantage-weighting", r.advantage_weighting, "LayerTuning: do not weight the SFT term by the "
                "best leaf's normalised advantage");
+  app.add_option("--nft-beta", r.nft_beta, "NFT: beta of the implicit policies v+- = v_old +- beta (v - v_old)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--nft-timesteps", r.nft_timesteps, "NFT: noise levels each leaf is trained at, drawn from the "
+                 "rollout's schedule")
+      ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--iteration", o.iteration, "RL: iteration j of the lambda schedule and the keys (default: the "
                  "inputs' /rollout iteration)");
   app.add_option("--kl-weight", r.kl_weight, "RL: beta_kl of a KL term to --reference (0 = off)")
@@ -732,9 +758,10 @@ int run_update(const UpdateOptions& o, cli::Context& ctx, const std::string& out
   const bool rl = !in.trajectories.empty();
   if (rl && o.objective == Objective::sft)
     throw UsageError("--objective sft trains on data set files; " + in.records.front().path +
-                     " is a trajectory file (use grpo or layertuning)");
+                     " is a trajectory file (use grpo, layertuning or nft)");
   if (!rl && o.objective != Objective::by_input && o.objective != Objective::sft)
-    throw UsageError(std::string("--objective ") + (o.objective == Objective::grpo ? "grpo" : "layertuning") +
+    throw UsageError(std::string("--objective ") +
+                     (o.objective == Objective::grpo ? "grpo" : o.objective == Objective::nft ? "nft" : "layertuning") +
                      " trains on trajectory files; " + in.records.front().path + " is a data set file");
   for (const auto& opt : rl ? kSftOnly : kRlOnly)
     if (ctx.given(opt))

@@ -13,7 +13,7 @@
 namespace treerpo::tools {
 
 /// --objective: from the inputs' kind (the default), or the one named.
-enum class Objective { by_input, sft, grpo, layertuning };
+enum class Objective { by_input, sft, grpo, layertuning, nft };
 /// --on-mismatch: what a model digest or replay check that disagrees with the policy does.
 enum class OnMismatch { error, warn };
 

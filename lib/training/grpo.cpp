@@ -16,6 +16,7 @@
 #include "core/rng.hpp"
 #include "flow/noise.hpp"
 #include "flow/step.hpp"
+#include "training/nft.hpp"
 #include "training/sft.hpp"
 
 namespace treerpo::training {
@@ -150,7 +151,14 @@ std::pair<std::int64_t, std::int64_t> share(std::int64_t first, std::int64_t n, 
 }
 }  // namespace
 
-const char* objective_name(RlObjective o) { return o == RlObjective::grpo ? "grpo" : "layertuning"; }
+const char* objective_name(RlObjective o) {
+  switch (o) {
+    case RlObjective::grpo: return "grpo";
+    case RlObjective::layertuning: return "layertuning";
+    case RlObjective::nft: return "nft";
+  }
+  return "?";
+}
 
 const char* sft_target_name(SftTarget t) {
   switch (t) {
@@ -251,7 +259,7 @@ std::vector<Edge> trainable_edges(const std::vector<RlInput>& inputs) {
   return edges;
 }
 
-std::vector<BestLeaf> best_leaves(const format::Trajectory& t, const std::string& name) {
+std::vector<double> leaf_advantages(const format::Trajectory& t, const std::string& name) {
   advantage::Forest forest;
   forest.parent = t.nodes.parent;
   forest.prompt = t.nodes.prompt;
@@ -297,21 +305,33 @@ std::vector<BestLeaf> best_leaves(const format::Trajectory& t, const std::string
     }
     rewards.push_back(std::move(in));
   }
-  std::vector<BestLeaf> best(forest.prompts);
-  if (rewards.empty()) return best;
+  if (rewards.empty()) return {};
   advantage::Result result;
   try {
     result = advantage::compute(forest, rewards, settings);
   } catch (const std::invalid_argument& e) {
     throw DataError(name + ": " + e.what());
   }
-  for (std::size_t g = 0; g < t.leaves.size(); ++g) {
+  std::vector<double> leaf(t.leaves.size());
+  for (std::size_t g = 0; g < t.leaves.size(); ++g) leaf[g] = result.edge[static_cast<std::size_t>(t.leaves.node[g])];
+  return leaf;
+}
+
+std::vector<BestLeaf> best_leaves(const format::Trajectory& t, const std::string& name) {
+  std::vector<BestLeaf> best(t.prompts.text.size());
+  const auto adv = leaf_advantages(t, name);
+  for (std::size_t g = 0; g < adv.size(); ++g) {
     const auto p = static_cast<std::size_t>(t.leaves.prompt[g]);
-    const double a = result.edge[static_cast<std::size_t>(t.leaves.node[g])];
+    const double a = adv[g];
     if (!std::isfinite(a)) continue;
     if (best[p].leaf < 0 || a > best[p].advantage) best[p] = {static_cast<std::int64_t>(g), a};
   }
   return best;
+}
+
+std::int64_t rl_units(const std::vector<RlInput>& inputs, const RlConfig& c) {
+  if (c.objective == RlObjective::nft) return count_nft_items(inputs, c.nft_timesteps);
+  return static_cast<std::int64_t>(trainable_edges(inputs).size());
 }
 
 namespace {
@@ -323,7 +343,9 @@ struct RlPlan {
   std::vector<SftItem> items;    // best-leaf and velocity targets: fixed per update
   model::Conditioning data_cond; // dataset target: the pairs' prompts and images as latents
   torch::Tensor data_x0;
-  bool layertuning = false;
+  NftItems nft_items;            // the NFT objective's leaves: its minibatches count these, not edges
+  bool layertuning = false, nft = false;
+  double sft_weight = 0;         // the supervised term's weight in the loss: lambda_j, 1 for NFT, 0 for GRPO
   torch::Device device = torch::kCPU;
   std::vector<std::int64_t> shape;  // [C, H, W]
   std::uint64_t iteration = 0;
@@ -407,10 +429,17 @@ RlPlan prepare(model::Policy& policy, model::Policy* reference, const std::vecto
   if (c.kl_weight > 0 && !reference) throw UsageError("the KL term needs a reference policy");
   RlPlan plan;
   plan.layertuning = c.objective == RlObjective::layertuning;
+  plan.nft = c.objective == RlObjective::nft;
+  plan.sft_weight = plan.layertuning ? c.lambda : plan.nft ? 1.0 : 0.0;
   plan.device = policy.placement().device;
   plan.shape = policy.latent_shape();
   plan.iteration = static_cast<std::uint64_t>(c.iteration);
   plan.inputs = prepare_inputs(policy, inputs);
+  if (plan.nft) {
+    plan.nft_items = nft_items(policy, inputs, c);
+    if (plan.nft_items.size() == 0) throw DataError(inputs.front().name + ": no leaf with a finite advantage to train on");
+    return plan;
+  }
   plan.edges = trainable_edges(inputs);
   if (!plan.layertuning) return plan;
   if (c.sft_target != SftTarget::dataset) {
@@ -436,6 +465,12 @@ struct MinibatchShare {
 MinibatchShare minibatch_share(const RlPlan& plan, const RlConfig& c, std::int64_t m, std::int64_t per_epoch,
                                int rank, int world) {
   MinibatchShare s;
+  if (plan.nft) {  // NFT minibatches hold items alone, c.minibatch of them
+    const auto lo = m * c.minibatch;
+    s.n_items = std::min(plan.nft_items.size(), lo + c.minibatch) - lo;
+    std::tie(s.i_begin, s.i_end) = share(lo, s.n_items, rank, world);
+    return s;
+  }
   const auto E = static_cast<std::int64_t>(plan.edges.size());
   const auto I = static_cast<std::int64_t>(plan.items.size());
   const std::int64_t lo = m * c.minibatch;
@@ -600,6 +635,10 @@ torch::Tensor sft_rollout_sum(model::Policy& policy, const RlPlan& plan, const R
 // The supervised term summed over this rank's items (undefined when it has none).
 torch::Tensor sft_sum(model::Policy& policy, const RlPlan& plan, const RlConfig& c,
                       const std::vector<std::int64_t>& item_order, std::int64_t global_m, const MinibatchShare& s) {
+  if (plan.nft && s.i_end > s.i_begin) {
+    std::vector<std::int64_t> rows(item_order.begin() + s.i_begin, item_order.begin() + s.i_end);
+    return nft_loss_sum(policy, plan.nft_items, rows, c.nft_beta, c.max_rows);
+  }
   if (!plan.layertuning || s.i_end <= s.i_begin) return {};
   if (c.sft_target == SftTarget::dataset) return sft_dataset_sum(policy, plan, c, global_m, s);
   std::map<std::int32_t, std::vector<std::int64_t>> by_input;
@@ -640,7 +679,7 @@ struct MinibatchSums {
 // The loss terms of this rank's share, normalised by the minibatch's global counts and weighted
 // as in the loss (L_grpo, lambda L_sft, beta_kl L_kl), and their metric sums.
 std::array<torch::Tensor, kTerms> loss_terms(const EdgeTerms& g, const torch::Tensor& sft, const RlConfig& c,
-                                             const MinibatchShare& s, MinibatchSums& sums) {
+                                             double sft_weight, const MinibatchShare& s, MinibatchSums& sums) {
   std::array<torch::Tensor, kTerms> term;
   if (!g.log_prob.empty()) {
     const auto lp = torch::cat(g.log_prob), old = torch::cat(g.old_log_prob), adv = torch::cat(g.advantage);
@@ -661,7 +700,7 @@ std::array<torch::Tensor, kTerms> loss_terms(const EdgeTerms& g, const torch::Te
     }
   }
   if (sft.defined()) {
-    term[kSft] = c.lambda * sft / static_cast<double>(s.n_items);
+    term[kSft] = sft_weight * sft / static_cast<double>(s.n_items);
     sums.sft = sft.item<double>();
     sums.items = static_cast<double>(s.i_end - s.i_begin);
   }
@@ -669,7 +708,7 @@ std::array<torch::Tensor, kTerms> loss_terms(const EdgeTerms& g, const torch::Te
 }
 
 // A minibatch's metrics from its sums over all ranks.
-MinibatchMetrics metrics_of(const MinibatchSums& t, const RlConfig& c, bool layertuning, std::int64_t n_items) {
+MinibatchMetrics metrics_of(const MinibatchSums& t, const RlConfig& c, const RlPlan& plan, std::int64_t n_items) {
   MinibatchMetrics mm;
   mm.edges = static_cast<std::int64_t>(t.edges);
   mm.sft_items = static_cast<std::int64_t>(t.items);
@@ -682,8 +721,8 @@ MinibatchMetrics metrics_of(const MinibatchSums& t, const RlConfig& c, bool laye
   mm.approx_kl = t.approx_kl / ne;
   mm.loss_kl = t.kl / ne;
   mm.loss_sft = n_items > 0 ? t.sft / static_cast<double>(n_items) : 0.0;
-  mm.lambda = layertuning ? c.lambda : 0.0;
-  mm.loss = mm.loss_grpo + mm.lambda * mm.loss_sft + c.kl_weight * mm.loss_kl;
+  mm.lambda = plan.layertuning ? c.lambda : 0.0;
+  mm.loss = mm.loss_grpo + plan.sft_weight * mm.loss_sft + c.kl_weight * mm.loss_kl;
   return mm;
 }
 
@@ -708,9 +747,20 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
                   const format::Dataset* sft_data, const RlConfig& c, OptimizerState state,
                   std::int64_t start_minibatch, Communicator& comm, const std::function<void(double)>& on_replay,
                   const std::function<bool(const MinibatchMetrics&)>& on_minibatch) {
-  const auto plan = prepare(policy, reference, inputs, sft_data, c);
+  auto plan = prepare(policy, reference, inputs, sft_data, c);
+  // NFT's v_old is the policy's before the update: a run resumed mid-update takes it from the
+  // checkpoint that stopped, not from the weights that have moved since.
+  const std::string kNftOld = "nft.v_old";
+  if (plan.nft && start_minibatch > 0) {
+    const auto it = state.tensors.find(kNftOld);
+    if (it == state.tensors.end() || !it->second.sizes().equals(plan.nft_items.v_old.sizes()))
+      throw UsageError("the checkpoint stopped mid-update but holds no NFT old velocities for these inputs");
+    plan.nft_items.v_old = it->second.to(torch::kFloat);
+    state.tensors.erase(it);
+  }
   const auto E = static_cast<std::int64_t>(plan.edges.size());
-  const auto I = static_cast<std::int64_t>(plan.items.size());
+  const auto I = static_cast<std::int64_t>(plan.nft ? plan.nft_items.size() : plan.items.size());
+  const auto units = plan.nft ? I : E;  // what c.minibatch counts
 
   std::vector<std::pair<std::string, torch::Tensor>> params;
   for (const auto& [name, p] : policy.named_parameters())
@@ -719,7 +769,7 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
   opt.set_lr(c.adamw.lr);
   std::int64_t step = state.step;
 
-  const std::int64_t per_epoch = (E + c.minibatch - 1) / c.minibatch;
+  const std::int64_t per_epoch = (units + c.minibatch - 1) / c.minibatch;
   RlResult result;
   result.minibatches_total = per_epoch * c.epochs;
   result.minibatches_done = start_minibatch;
@@ -727,7 +777,7 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
   const int rank = comm.rank(), world = comm.world();
 
   opt.zero_grad();
-  TermGradients grads(opt.parameters(), {true, plan.layertuning, c.kl_weight > 0});
+  TermGradients grads(opt.parameters(), {!plan.nft, plan.layertuning || plan.nft, c.kl_weight > 0});
   bool stop = false;
   for (std::int64_t epoch = 0; epoch < c.epochs && !stop; ++epoch) {
     const auto epoch_key = static_cast<std::uint64_t>(epoch);
@@ -743,15 +793,15 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
       const auto edge_terms = grpo_terms(policy, reference, plan, c, edge_order, share);
       const auto sft = sft_sum(policy, plan, c, item_order, global_m, share);
       MinibatchSums sums;
-      const auto term = loss_terms(edge_terms, sft, c, share, sums);
+      const auto term = loss_terms(edge_terms, sft, c, plan.sft_weight, share, sums);
       sums.reduce(comm);
-      if (global_m == 0 && on_replay) on_replay(sums.max_dev);
+      if (global_m == 0 && on_replay && !plan.nft) on_replay(sums.max_dev);  // NFT replays no log-probability
       // Each minibatch's share of its optimizer step: 1 / (minibatches in its accumulation group).
       const std::int64_t group_first = global_m / c.grad_accum * c.grad_accum;
       const std::int64_t group_size = std::min(group_first + c.grad_accum, result.minibatches_total) - group_first;
       grads.accumulate(term, 1.0 / static_cast<double>(group_size));
 
-      auto mm = metrics_of(sums, c, plan.layertuning, share.n_items);
+      auto mm = metrics_of(sums, c, plan, share.n_items);
       mm.epoch = epoch;
       mm.minibatch = global_m + 1;
       // An optimizer step every grad_accum minibatches and at the end of the update.
@@ -770,6 +820,8 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
     }
   }
   result.state = opt.state(step);
+  if (plan.nft && result.minibatches_done < result.minibatches_total)
+    result.state.tensors[kNftOld] = plan.nft_items.v_old;
   return result;
 }
 

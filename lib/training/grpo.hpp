@@ -27,8 +27,9 @@ struct RlInput {
   const format::Trajectory* trajectory = nullptr;
 };
 
-/// GRPO alone, or LayerTuning-RL: GRPO plus the weighted supervised term.
-enum class RlObjective { grpo, layertuning };
+/// GRPO alone, LayerTuning-RL (GRPO plus the weighted supervised term), or DiffusionNFT's
+/// negative-aware flow matching on the leaves (training/nft.hpp).
+enum class RlObjective { grpo, layertuning, nft };
 /// What LayerTuning's supervised term regresses: the best leaf at every layer, the stored
 /// velocities on its path, or a data set's pairs.
 enum class SftTarget { best_leaf, velocity, dataset };
@@ -63,6 +64,8 @@ struct RlConfig {
   /// Best-leaf target: regress the conditional velocity (as ALGORITHM.md writes it) or the
   /// velocity under the rollout's guidance, the one the best leaf was sampled with.
   SftVelocity sft_velocity = SftVelocity::conditional;
+  double nft_beta = 1.0;                  ///< NFT: beta of the implicit policies v+- = v_old +- beta (v_theta - v_old)
+  std::int64_t nft_timesteps = 1;         ///< NFT: keyed noise levels per leaf
   std::int64_t max_rows = 256;            ///< model rows per forward pass
   std::uint64_t seed = 0;
   std::int64_t iteration = 0;             ///< j: keys the edge order and the SFT noise
@@ -108,11 +111,13 @@ struct Edge {
 /// parent, a stored log-probability and a stochastic step. \throws DataError naming the file
 std::vector<Edge> trainable_edges(const std::vector<RlInput>& inputs);
 
-/// The best leaf of every prompt (group-normalised rewards under the leaf rule) and its
-/// normalised advantage; leaf -1 for a prompt without leaves. The normalisation is the one the
+/// Each leaf's group-normalised advantage under the leaf rule (NaN where it has none; empty
+/// without rewards), and from it the best leaf of every prompt and its normalised advantage
+/// (leaf -1 for a prompt without leaves). The normalisation is the one the
 /// file's /advantages settings record (aggregation, std ddof, eps, min std, clip, reward
 /// weights and subset), the defaults of `advantage` where they are absent.
 /// \throws DataError naming `name` and the dataset on a non-finite reward or bad settings
+std::vector<double> leaf_advantages(const format::Trajectory& t, const std::string& name);
 struct BestLeaf {
   std::int64_t leaf = -1;
   double advantage = 0;
@@ -147,6 +152,9 @@ struct RlResult {
   std::int64_t minibatches_done = 0;  ///< of this update
   std::int64_t minibatches_total = 0;
 };
+
+/// The units an RL minibatch counts: trainable edges, or NFT items (leaves x timesteps).
+std::int64_t rl_units(const std::vector<RlInput>& inputs, const RlConfig& c);
 
 /// Trains `policy` on `inputs` from minibatch `start_minibatch` of this update (a resumed run).
 /// `reference` (kl_weight > 0) is the frozen policy of the KL term; `sft_data` the pairs of the

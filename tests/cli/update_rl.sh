@@ -1,7 +1,7 @@
 # update_rl.sh -- RL with `update` on rollout -> score -> advantage files: ratio = 1 and nothing
 # clipped at the first minibatch, metrics lines, inputs untouched, the model-digest and replay
 # checks (error, or warning on request), a resumed update equal to an uninterrupted one, refused
-# inputs and options, and data parallelism: two processes on loopback equal one process, and a
+# inputs and options, the NFT objective, and data parallelism: two processes on loopback equal one process, and a
 # rank that never joins or dies makes the other fail within its timeout instead of hanging.
 source "$(dirname "$0")/lib.sh"
 # The shipped base model, scored by brightness and saturation (continuous): its leaves differ in
@@ -107,6 +107,34 @@ update --policy base.safetensors "${common[@]}" --objective grpo --json -o grpo.
   && pass || fail "grpo"
 update --policy base.safetensors "${common[@]}" --kl-weight 0.5 --reference base.safetensors --metrics kl.jsonl -o kl.safetensors -q \
   && pass || fail "kl"
+# NFT (issue 17): flow matching on the leaves, 3 prompts x 4 leaves x 2 noise levels = 24 items in
+# minibatches of 8; no edges and no replay; a resumed NFT update equals an uninterrupted one (its
+# old velocities travel in the stopped checkpoint); the edge objectives' options are refused.
+nft=(a.h5 --objective nft --nft-timesteps 2 --nft-beta 0.5 --minibatch 8 --threads 1 --lr 1e-3)
+update --policy base.safetensors "${nft[@]}" --metrics nft.jsonl --json -o nft.safetensors -q > nft.json \
+  && pass || fail "nft"
+"$PYTHON" - <<'PY' && pass || fail "nft metrics"
+import json
+rows = [json.loads(l) for l in open('nft.jsonl')]
+mb, summary = rows[:-1], rows[-1]
+assert [r['sft_items'] for r in mb] == [8, 8, 8] and all(r['edges'] == 0 for r in mb), mb
+assert summary['objective'] == 'nft' and summary['sft_items'] == 24 and summary['replay_max_ratio_dev'] == -1, summary
+assert summary['loss'] == summary['loss_sft'] > 0 and set(summary['terms']) == {'sft'}, summary
+assert json.load(open('nft.json'))['objective'] == 'nft'
+PY
+[ "$(digest nft.safetensors)" != "$(digest base.safetensors)" ] && pass || fail "nft changed nothing"
+update --policy base.safetensors "${nft[@]}" --until 1 -o nft-half.safetensors -q && \
+  update --policy nft-half.safetensors "${nft[@]}" -o nft-resumed.safetensors -q && pass || fail "nft resume"
+[ "$(digest nft.safetensors)" = "$(digest nft-resumed.safetensors)" ] && pass || fail "resumed nft update differs"
+run_case nft-eta 64 'eta applies to the edge objectives grpo and layertuning \(the objective is nft\)' -- \
+  update --policy base.safetensors "${nft[@]}" --eta 0 -o x.safetensors
+run_case nft-lambda 64 'lambda applies to --objective layertuning \(the objective is nft\)' -- \
+  update --policy base.safetensors "${nft[@]}" --lambda 0 -o x.safetensors
+run_case nft-beta-grpo 64 'nft-beta applies to --objective nft \(the objective is grpo\)' -- \
+  update --policy base.safetensors a.h5 --objective grpo --nft-beta 2 -o x.safetensors
+run_case nft-no-advantages 65 's.h5: no /advantages: run `advantage`' -- \
+  update --policy base.safetensors s.h5 --objective nft -o x.safetensors
+
 "$PYTHON" -c "
 import json
 rows = [json.loads(l) for l in open('kl.jsonl')][:-1]

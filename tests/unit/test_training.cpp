@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "advantage/edge_advantages.hpp"
 #include "core/error.hpp"
@@ -13,6 +15,7 @@
 #include "model/builtin_dit.hpp"
 #include "rollout/tree_sampler.hpp"
 #include "training/grpo.hpp"
+#include "training/nft.hpp"
 #include "training/sft.hpp"
 #include "test_util.hpp"
 
@@ -543,4 +546,95 @@ TEST(Training, SftMovingAverageFollowsItsRecurrenceAndResumes) {
   load_moving_average(q, half);
   for (const auto& [name, w] : q.named_parameters())
     EXPECT_TRUE(torch::equal(w, state.tensors.at("ema." + name))) << name;
+}
+
+// ---- issue 17: the NFT objective (DiffusionNFT) ----
+// The items are the leaves at keyed noise levels of the schedule, r follows the leaf's advantage,
+// and the loss and its gradient at v_theta = v_old match a float64 closed form: there the
+// gradient is that of sum_i 2 beta (2 r_i - 1) <v_i, v_old_i - u_i> / n (toward the positive
+// leaves' targets, away from the negatives').
+TEST(Training, NftItemsLossAndGradientMatchAFloat64ClosedForm) {
+  auto p = tiny_policy();
+  perturb(p, 11);
+  const auto t = scored_rollout(p);
+  RlConfig c;
+  c.objective = RlObjective::nft;
+  c.nft_timesteps = 2;
+  c.seed = 9;
+  const std::vector<RlInput> in{{"scored", &t}};
+  const auto items = nft_items(p, in, c);
+  const auto n = static_cast<std::int64_t>(t.leaves.size()) * 2;
+  ASSERT_EQ(items.size(), n);
+  EXPECT_EQ(count_nft_items(in, 2), n);
+  const auto adv = leaf_advantages(t, "scored");
+  const double numel = 3 * 16 * 16;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto g = static_cast<std::size_t>(i / 2);
+    EXPECT_NEAR(items.optimality[i].item<double>(), (1 + std::clamp(adv[g], -1.0, 1.0)) / 2, 1e-6);
+    const double s = items.sigma[i].item<double>();
+    EXPECT_TRUE(std::find_if(t.rollout.sigmas.begin(), t.rollout.sigmas.end() - 1,
+                             [&](double x) { return std::abs(x - s) < 1e-6; }) != t.rollout.sigmas.end() - 1);
+    // x_sigma and u = e - x0 share the noise e: x + (1 - s)... reconstructs x0 from both.
+    const auto x0 = torch::from_blob(const_cast<float*>(t.leaves.latent.data.data()) + g * 3 * 256, {3, 16, 16});
+    EXPECT_LT((items.x[i] - s * items.target[i] - x0).abs().max().item<double>(), 1e-5);
+  }
+  // Keyed: the same items again; another iteration other noise.
+  EXPECT_TRUE(torch::equal(nft_items(p, in, c).x, items.x));
+  auto c2 = c;
+  c2.iteration = 1;
+  EXPECT_FALSE(torch::equal(nft_items(p, in, c2).x, items.x));
+
+  const double beta = 0.7;
+  std::vector<std::int64_t> rows(static_cast<std::size_t>(n));
+  std::iota(rows.begin(), rows.end(), 0);
+  const auto loss = nft_loss_sum(p, items, rows, beta, 5);  // 5 rows per pass: chunking changes nothing
+  const auto v = p.velocity(items.x, items.sigma, items.cond);
+  const auto vd = v.detach().to(torch::kDouble), vo = items.v_old.to(torch::kDouble);
+  const auto u = items.target.to(torch::kDouble), r = items.optimality.to(torch::kDouble).view({-1, 1, 1, 1});
+  const auto pos = ((1 - beta) * vo + beta * vd - u).pow(2).flatten(1).mean(1);
+  const auto neg = ((1 + beta) * vo - beta * vd - u).pow(2).flatten(1).mean(1);
+  const auto expected = (r.flatten() * pos + (1 - r.flatten()) * neg).sum().item<double>();
+  EXPECT_NEAR(loss.item<double>(), expected, 1e-5 * std::abs(expected));
+  EXPECT_LT((vd - vo).abs().max().item<double>(), 1e-5);  // v_old is the policy before the update
+  std::vector<torch::Tensor> params;
+  for (const auto& [name, w] : p.named_parameters()) params.push_back(w);
+  const auto direction = (2 * beta * (2 * r - 1) * (vo - u) / numel).to(torch::kFloat).detach();
+  EXPECT_LT(max_rel_difference(param_grads(loss, params), param_grads((v * direction).sum(), params)), 1e-3);
+}
+
+// An NFT update is keyed (the same twice), resumes exactly, counts items rather than edges, makes
+// no replay check, and refuses a file without advantages.
+TEST(Training, NftUpdateIsKeyedResumesAndCountsItems) {
+  auto a = tiny_policy(), b = tiny_policy(), parts = tiny_policy();
+  for (auto* q : {&a, &b, &parts}) perturb(*q, 12);
+  const auto t = scored_rollout(a);
+  RlConfig c;
+  c.objective = RlObjective::nft;
+  c.minibatch = 4;
+  c.grad_accum = 2;
+  c.nft_timesteps = 2;
+  std::vector<MinibatchMetrics> seen;
+  double replay = -7;
+  const auto whole = train(a, t, c, {}, 0, &seen, &replay);
+  EXPECT_EQ(replay, -7);  // no log-probabilities to replay
+  EXPECT_EQ(whole.minibatches_total, static_cast<std::int64_t>(t.leaves.size()) * 2 / 4);
+  EXPECT_EQ(rl_units({{"scored", &t}}, c), static_cast<std::int64_t>(t.leaves.size()) * 2);
+  for (const auto& m : seen) {
+    EXPECT_EQ(m.edges, 0);
+    EXPECT_EQ(m.sft_items, 4);
+    EXPECT_GT(m.loss_sft, 0);
+    EXPECT_EQ(m.loss, m.loss_sft);
+  }
+  train(b, t, c);
+  EXPECT_EQ(max_difference(weights(a), weights(b)), 0.0);
+  RlConfig first = c;
+  first.until = 2;
+  const auto r1 = train(parts, t, first);
+  EXPECT_EQ(r1.minibatches_done, 2);
+  EXPECT_GT(max_difference(weights(a), weights(parts)), 0.0);
+  train(parts, t, c, r1.state, r1.minibatches_done);
+  EXPECT_EQ(max_difference(weights(a), weights(parts)), 0.0);
+  auto no_adv = t;
+  no_adv.advantages.reset();
+  EXPECT_THROW(train(b, no_adv, c), DataError);
 }
