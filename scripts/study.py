@@ -10,6 +10,8 @@ of stage seconds, with the same prompt shards per iteration:
   tree-beta0    the tree with uniform noise (beta = 0)
   tree-eta0     the tree with fixed clipping (eta = 0)
   tree-lambda0  the tree without the SFT term (lambda = 0)
+  tree-nft      the tree's leaves trained by DiffusionNFT's objective (update --objective nft)
+  independent-nft  Flow-GRPO's sampler (16 independent SDE trajectories), the same objective
 
 A run (one configuration, one seed) iterates rollout -> score -> advantage -> update until its
 stage seconds (the wall clock of the four tools; evaluation excluded) reach --budget, or it has
@@ -67,6 +69,10 @@ CONFIGS = {
     "tree-beta0": (["--noise-growth", "0"], []),
     "tree-eta0": ([], ["--eta", "0"]),
     "tree-lambda0": ([], ["--lambda", "0"]),
+    # NFT's own learning rate (issue 17's sweep): the study's --lr is the edge objectives'.
+    "tree-nft": ([], ["--objective", "nft", "--lr", "1e-4"]),
+    "independent-nft": (["--mode", "independent", "--leaves", "16"],
+                        ["--objective", "nft", "--lr", "1e-4"]),
 }
 # Options the driver sets itself for every run: extra arguments may not change them, or the runs
 # would stop being comparable (or resumable).
@@ -153,6 +159,8 @@ WINDOW_ONLY = {"--depth", "--window-start", "--window-stride", "--window-interva
                "--window-overflow"}
 LAYERTUNING_ONLY = {"--lambda", "--lambda-schedule", "--lambda-iterations", "--sft-target", "--sft-data",
                     "--sft-batch", "--layer-weights", "--no-advantage-weighting", "--sft-velocity"}
+EDGE_ONLY = {"--clip-low", "--clip-high", "--eta", "--replay-tolerance", "--train-uncond"}
+NFT_ONLY = {"--nft-beta", "--nft-scale", "--nft-timesteps"}
 
 
 def option_value(args, name, default):
@@ -186,7 +194,8 @@ def update_args(a, config):
     mode = option_value(CONFIGS[config][0], "--mode", "tree")
     merged = override(a.update_extra, CONFIGS[config][1])
     objective = option_value(merged, "--objective", "layertuning" if mode == "tree" else "grpo")
-    common, dropped = drop(a.update_extra, LAYERTUNING_ONLY if objective == "grpo" else set())
+    refused = {"grpo": LAYERTUNING_ONLY | NFT_ONLY, "nft": LAYERTUNING_ONLY | EDGE_ONLY}.get(objective, NFT_ONLY)
+    common, dropped = drop(a.update_extra, refused)
     return override(override(own, common), CONFIGS[config][1]), dropped
 
 

@@ -51,7 +51,8 @@ const std::vector<std::string> kRlOnly{"--minibatch", "--epochs", "--clip-low", 
                                        "--sft-batch", "--layer-weights", "--no-advantage-weighting", "--iteration",
                                        "--kl-weight", "--reference", "--replay-tolerance", "--on-mismatch",
                                        "--max-batch", "--dist-timeout", "--train-uncond", "--sft-velocity",
-                                       "--strict-health", "--nft-beta", "--nft-timesteps"};
+                                       "--strict-health", "--nft-beta", "--nft-timesteps",
+                                       "--nft-scale"};
 
 // The inputs, opened once: data set files or trajectory files, never a mix.
 struct Inputs {
@@ -261,12 +262,11 @@ void check_rl_options(const UpdateOptions& o, training::RlObjective objective, c
                           "--sft-batch", "--layer-weights", "--no-advantage-weighting", "--sft-velocity"})
     if (objective != training::RlObjective::layertuning && given(opt))
       throw UsageError(std::string(opt) + " applies to --objective layertuning (the objective is " + name + ")");
-  // NFT trains on the leaves alone: no ratio, no clipping, no edges to replay or to hold near a reference.
-  for (const auto* opt : {"--clip-low", "--clip-high", "--eta", "--kl-weight", "--reference", "--replay-tolerance",
-                          "--train-uncond"})
+  // NFT trains on the leaves alone: no ratio, no clipping, no edges to replay.
+  for (const auto* opt : {"--clip-low", "--clip-high", "--eta", "--replay-tolerance", "--train-uncond"})
     if (objective == training::RlObjective::nft && given(opt))
       throw UsageError(std::string(opt) + " applies to the edge objectives grpo and layertuning (the objective is nft)");
-  for (const auto* opt : {"--nft-beta", "--nft-timesteps"})
+  for (const auto* opt : {"--nft-beta", "--nft-timesteps", "--nft-scale"})
     if (objective != training::RlObjective::nft && given(opt))
       throw UsageError(std::string(opt) + " applies to --objective nft (the objective is " + name + ")");
   const std::string target = training::sft_target_name(c.sft_target);
@@ -717,6 +717,9 @@ void add_update_options(CLI::App& app, UpdateOptions& o) {
   app.add_flag("!--no-advantage-weighting", r.advantage_weighting, "LayerTuning: do not weight the SFT term by the "
                "best leaf's normalised advantage");
   app.add_option("--nft-beta", r.nft_beta, "NFT: beta of the implicit policies v+- = v_old +- beta (v - v_old)")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--nft-scale", r.nft_scale, "NFT: the advantage A at which the optimality r = (1 + A / S) / 2 "
+                 "reaches 1 (clamped beyond)")
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--nft-timesteps", r.nft_timesteps, "NFT: noise levels each leaf is trained at, drawn from the "
                  "rollout's schedule")

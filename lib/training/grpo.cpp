@@ -436,7 +436,7 @@ RlPlan prepare(model::Policy& policy, model::Policy* reference, const std::vecto
   plan.iteration = static_cast<std::uint64_t>(c.iteration);
   plan.inputs = prepare_inputs(policy, inputs);
   if (plan.nft) {
-    plan.nft_items = nft_items(policy, inputs, c);
+    plan.nft_items = nft_items(policy, c.kl_weight > 0 ? reference : nullptr, inputs, c);
     if (plan.nft_items.size() == 0) throw DataError(inputs.front().name + ": no leaf with a finite advantage to train on");
     return plan;
   }
@@ -634,10 +634,13 @@ torch::Tensor sft_rollout_sum(model::Policy& policy, const RlPlan& plan, const R
 
 // The supervised term summed over this rank's items (undefined when it has none).
 torch::Tensor sft_sum(model::Policy& policy, const RlPlan& plan, const RlConfig& c,
-                      const std::vector<std::int64_t>& item_order, std::int64_t global_m, const MinibatchShare& s) {
+                      const std::vector<std::int64_t>& item_order, std::int64_t global_m, const MinibatchShare& s,
+                      torch::Tensor& nft_kl) {
   if (plan.nft && s.i_end > s.i_begin) {
     std::vector<std::int64_t> rows(item_order.begin() + s.i_begin, item_order.begin() + s.i_end);
-    return nft_loss_sum(policy, plan.nft_items, rows, c.nft_beta, c.max_rows);
+    auto sums = nft_loss_sum(policy, plan.nft_items, rows, c.nft_beta, c.max_rows);
+    nft_kl = sums.kl;
+    return sums.loss;
   }
   if (!plan.layertuning || s.i_end <= s.i_begin) return {};
   if (c.sft_target == SftTarget::dataset) return sft_dataset_sum(policy, plan, c, global_m, s);
@@ -678,8 +681,9 @@ struct MinibatchSums {
 
 // The loss terms of this rank's share, normalised by the minibatch's global counts and weighted
 // as in the loss (L_grpo, lambda L_sft, beta_kl L_kl), and their metric sums.
-std::array<torch::Tensor, kTerms> loss_terms(const EdgeTerms& g, const torch::Tensor& sft, const RlConfig& c,
-                                             double sft_weight, const MinibatchShare& s, MinibatchSums& sums) {
+std::array<torch::Tensor, kTerms> loss_terms(const EdgeTerms& g, const torch::Tensor& sft, const torch::Tensor& nft_kl,
+                                             const RlConfig& c, double sft_weight, const MinibatchShare& s,
+                                             MinibatchSums& sums) {
   std::array<torch::Tensor, kTerms> term;
   if (!g.log_prob.empty()) {
     const auto lp = torch::cat(g.log_prob), old = torch::cat(g.old_log_prob), adv = torch::cat(g.advantage);
@@ -704,6 +708,10 @@ std::array<torch::Tensor, kTerms> loss_terms(const EdgeTerms& g, const torch::Te
     sums.sft = sft.item<double>();
     sums.items = static_cast<double>(s.i_end - s.i_begin);
   }
+  if (nft_kl.defined()) {  // NFT's KL term: per item, like its loss
+    term[kKl] = c.kl_weight * nft_kl / static_cast<double>(s.n_items);
+    sums.kl = nft_kl.item<double>();
+  }
   return term;
 }
 
@@ -719,7 +727,7 @@ MinibatchMetrics metrics_of(const MinibatchSums& t, const RlConfig& c, const RlP
   mm.clip_fraction = t.clipped / ne;
   mm.outside_fraction = t.outside / ne;
   mm.approx_kl = t.approx_kl / ne;
-  mm.loss_kl = t.kl / ne;
+  mm.loss_kl = t.kl / (plan.nft ? std::max(1.0, t.items) : ne);
   mm.loss_sft = n_items > 0 ? t.sft / static_cast<double>(n_items) : 0.0;
   mm.lambda = plan.layertuning ? c.lambda : 0.0;
   mm.loss = mm.loss_grpo + plan.sft_weight * mm.loss_sft + c.kl_weight * mm.loss_kl;
@@ -791,9 +799,10 @@ RlResult train_rl(model::Policy& policy, model::Policy* reference, const std::ve
       const auto t0 = std::chrono::steady_clock::now();
       const auto share = minibatch_share(plan, c, m, per_epoch, rank, world);
       const auto edge_terms = grpo_terms(policy, reference, plan, c, edge_order, share);
-      const auto sft = sft_sum(policy, plan, c, item_order, global_m, share);
+      torch::Tensor nft_kl;
+      const auto sft = sft_sum(policy, plan, c, item_order, global_m, share, nft_kl);
       MinibatchSums sums;
-      const auto term = loss_terms(edge_terms, sft, c, plan.sft_weight, share, sums);
+      const auto term = loss_terms(edge_terms, sft, nft_kl, c, plan.sft_weight, share, sums);
       sums.reduce(comm);
       if (global_m == 0 && on_replay && !plan.nft) on_replay(sums.max_dev);  // NFT replays no log-probability
       // Each minibatch's share of its optimizer step: 1 / (minibatches in its accumulation group).

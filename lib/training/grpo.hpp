@@ -65,7 +65,8 @@ struct RlConfig {
   /// velocity under the rollout's guidance, the one the best leaf was sampled with.
   SftVelocity sft_velocity = SftVelocity::conditional;
   double nft_beta = 1.0;                  ///< NFT: beta of the implicit policies v+- = v_old +- beta (v_theta - v_old)
-  std::int64_t nft_timesteps = 1;         ///< NFT: keyed noise levels per leaf
+  std::int64_t nft_timesteps = 4;         ///< NFT: keyed noise levels per leaf (4: README's sweep)
+  double nft_scale = 5;                   ///< NFT: the advantage at which r reaches 1 (and -it, 0)
   std::int64_t max_rows = 256;            ///< model rows per forward pass
   std::uint64_t seed = 0;
   std::int64_t iteration = 0;             ///< j: keys the edge order and the SFT noise

@@ -28,8 +28,10 @@ std::int64_t count_nft_items(const std::vector<RlInput>& inputs, std::int64_t ti
   return n * timesteps;
 }
 
-NftItems nft_items(model::Policy& policy, const std::vector<RlInput>& inputs, const RlConfig& c) {
+NftItems nft_items(model::Policy& policy, model::Policy* reference, const std::vector<RlInput>& inputs,
+                   const RlConfig& c) {
   if (c.nft_timesteps < 1) throw UsageError("the NFT timesteps per leaf must be >= 1");
+  if (!(c.nft_scale > 0)) throw UsageError("the NFT advantage scale must be > 0");
   const auto shape = policy.latent_shape();
   std::int64_t row = 1;
   for (auto s : shape) row *= s;
@@ -52,7 +54,9 @@ NftItems nft_items(model::Policy& policy, const std::vector<RlInput>& inputs, co
       const auto prompt_id = static_cast<std::uint64_t>(t.prompts.id[static_cast<std::size_t>(p)]);
       const auto leaf = torch::from_blob(const_cast<float*>(t.leaves.latent.data.data()) + static_cast<std::int64_t>(g) * row,
                                          shape, torch::kFloat);
-      const float r = static_cast<float>((1.0 + std::clamp(adv[g], -1.0, 1.0)) / 2.0);
+      // Linear in A up to |A| = scale: the group's optimalities keep its advantages' zero mean, so
+      // the pull toward its positive leaves balances the push from its negative ones.
+      const float r = static_cast<float>((1.0 + std::clamp(adv[g] / c.nft_scale, -1.0, 1.0)) / 2.0);
       for (std::int64_t k = 0; k < c.nft_timesteps; ++k) {
         rng::NormalStream s(rng::derive_key(c.seed, rng::Domain::nft_noise,
                                             {static_cast<std::uint64_t>(c.iteration), prompt_id, within,
@@ -82,11 +86,14 @@ NftItems nft_items(model::Policy& policy, const std::vector<RlInput>& inputs, co
   const auto device = policy.placement().device;
   items.v_old = model::guided_velocity(policy, items.x.to(device), items.sigma, items.cond, 1.0, c.max_rows)
                     .to(torch::kCPU, torch::kFloat);
+  if (reference)
+    items.v_ref = model::guided_velocity(*reference, items.x.to(device), items.sigma, items.cond, 1.0, c.max_rows)
+                      .to(torch::kCPU, torch::kFloat);
   return items;
 }
 
-torch::Tensor nft_loss_sum(model::Policy& policy, const NftItems& items, const std::vector<std::int64_t>& rows,
-                           double beta, std::int64_t max_rows) {
+NftSums nft_loss_sum(model::Policy& policy, const NftItems& items, const std::vector<std::int64_t>& rows,
+                     double beta, std::int64_t max_rows) {
   const auto device = policy.placement().device;
   const auto idx = torch::tensor(rows);
   const auto x = items.x.index_select(0, idx).to(device);
@@ -105,7 +112,11 @@ torch::Tensor nft_loss_sum(model::Policy& policy, const NftItems& items, const s
   const auto v_neg = (1 + beta) * v_old - beta * v;
   const auto pos = (v_pos - u).pow(2).flatten(1).mean(1);
   const auto neg = (v_neg - u).pow(2).flatten(1).mean(1);
-  return (r * pos + (1 - r) * neg).sum();
+  NftSums out;
+  out.loss = (r * pos + (1 - r) * neg).sum();
+  if (items.v_ref.defined())
+    out.kl = (v - items.v_ref.index_select(0, idx).to(device)).pow(2).flatten(1).mean(1).sum();
+  return out;
 }
 
 }  // namespace treerpo::training

@@ -30,7 +30,8 @@ def meta(path):
     return json.loads(blob[8:8 + n])['__metadata__']
 p = json.loads(meta(f'{L}/ckpt2.safetensors')['provenance'])
 assert p['tool'] == 'update' and p['inputs'][-1]['path'].endswith('it1.adv.h5'), p
-assert json.loads(meta(f'{L}/ckpt2.safetensors')['training'])['iteration'] == 1
+t = json.loads(meta(f'{L}/ckpt2.safetensors')['training'])
+assert t['iteration'] == 1 and t['objective'] == 'nft', t  # the loop's default objective
 PY
 [ "$(treerpo-model info --policy "$L/ckpt2.safetensors" | grep digest)" != "$(treerpo-model info --policy "$L/ckpt0.safetensors" | grep digest)" ] \
   && pass || fail "the loop did not change the checkpoint"
@@ -44,7 +45,9 @@ PY
 grep -qE "^\| tree-lambda0 \| 1 \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| " all.log && grep -q "^| base (before training) | 0 | 0 | 0 |" all.log \
   && grep -q "^Claim" all.log && [ -s "$WORK/out/study/study.svg" ] && [ -s "$WORK/out/study/judge.svg" ] \
   && pass || fail "study: $(grep -A12 'configuration' all.log)"
-mk study >study.log 2>&1 && [ "$(grep -c ': done at iteration 1 ' study.log)" = 6 ] && pass || fail "study rerun: $(head -8 study.log)"
+grep -qE "^\| tree-nft \| 1 \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| " all.log && grep -qE "^\| independent-nft \| 1 \| " all.log \
+  && pass || fail "study: no nft rows: $(grep -A12 'configuration' all.log)"
+mk study >study.log 2>&1 && [ "$(grep -c ': done at iteration 1 ' study.log)" = 8 ] && pass || fail "study rerun: $(head -8 study.log)"
 [ -s "$L/reward-curve.svg" ] && grep -q "<polyline" "$L/reward-curve.svg" && pass || fail "no reward curve"
 mk -q "$WORK/out/synth.h5" "$WORK/out/merged.h5" "$WORK/out/train.h5" "$WORK/out/heldout-synth.h5" "$WORK/out/base.safetensors" \
   "$WORK/out/advantaged.h5" "$WORK/out/advantaged-leaf.h5" "$WORK/out/base-eval.json" "$WORK/out/shapes-base.safetensors" \

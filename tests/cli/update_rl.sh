@@ -110,7 +110,7 @@ update --policy base.safetensors "${common[@]}" --kl-weight 0.5 --reference base
 # NFT (issue 17): flow matching on the leaves, 3 prompts x 4 leaves x 2 noise levels = 24 items in
 # minibatches of 8; no edges and no replay; a resumed NFT update equals an uninterrupted one (its
 # old velocities travel in the stopped checkpoint); the edge objectives' options are refused.
-nft=(a.h5 --objective nft --nft-timesteps 2 --nft-beta 0.5 --minibatch 8 --threads 1 --lr 1e-3)
+nft=(a.h5 --objective nft --nft-timesteps 2 --nft-beta 0.5 --nft-scale 2 --minibatch 8 --threads 1 --lr 1e-3)
 update --policy base.safetensors "${nft[@]}" --metrics nft.jsonl --json -o nft.safetensors -q > nft.json \
   && pass || fail "nft"
 "$PYTHON" - <<'PY' && pass || fail "nft metrics"
@@ -126,6 +126,9 @@ PY
 update --policy base.safetensors "${nft[@]}" --until 1 -o nft-half.safetensors -q && \
   update --policy nft-half.safetensors "${nft[@]}" -o nft-resumed.safetensors -q && pass || fail "nft resume"
 [ "$(digest nft.safetensors)" = "$(digest nft-resumed.safetensors)" ] && pass || fail "resumed nft update differs"
+update --policy base.safetensors "${nft[@]}" --kl-weight 2 --reference base.safetensors --json -o nft-kl.safetensors -q \
+  | "$PYTHON" -c "import json,sys; s=json.load(sys.stdin); assert s['loss_kl'] > 0 and set(s['terms']) == {'sft', 'kl'}, s" \
+  && pass || fail "nft with a KL term"
 run_case nft-eta 64 'eta applies to the edge objectives grpo and layertuning \(the objective is nft\)' -- \
   update --policy base.safetensors "${nft[@]}" --eta 0 -o x.safetensors
 run_case nft-lambda 64 'lambda applies to --objective layertuning \(the objective is nft\)' -- \

@@ -560,9 +560,10 @@ TEST(Training, NftItemsLossAndGradientMatchAFloat64ClosedForm) {
   RlConfig c;
   c.objective = RlObjective::nft;
   c.nft_timesteps = 2;
+  c.nft_scale = 0.8;  // some leaves clamp, others not
   c.seed = 9;
   const std::vector<RlInput> in{{"scored", &t}};
-  const auto items = nft_items(p, in, c);
+  const auto items = nft_items(p, nullptr, in, c);
   const auto n = static_cast<std::int64_t>(t.leaves.size()) * 2;
   ASSERT_EQ(items.size(), n);
   EXPECT_EQ(count_nft_items(in, 2), n);
@@ -570,7 +571,7 @@ TEST(Training, NftItemsLossAndGradientMatchAFloat64ClosedForm) {
   const double numel = 3 * 16 * 16;
   for (std::int64_t i = 0; i < n; ++i) {
     const auto g = static_cast<std::size_t>(i / 2);
-    EXPECT_NEAR(items.optimality[i].item<double>(), (1 + std::clamp(adv[g], -1.0, 1.0)) / 2, 1e-6);
+    EXPECT_NEAR(items.optimality[i].item<double>(), (1 + std::clamp(adv[g] / 0.8, -1.0, 1.0)) / 2, 1e-6);
     const double s = items.sigma[i].item<double>();
     EXPECT_TRUE(std::find_if(t.rollout.sigmas.begin(), t.rollout.sigmas.end() - 1,
                              [&](double x) { return std::abs(x - s) < 1e-6; }) != t.rollout.sigmas.end() - 1);
@@ -579,15 +580,15 @@ TEST(Training, NftItemsLossAndGradientMatchAFloat64ClosedForm) {
     EXPECT_LT((items.x[i] - s * items.target[i] - x0).abs().max().item<double>(), 1e-5);
   }
   // Keyed: the same items again; another iteration other noise.
-  EXPECT_TRUE(torch::equal(nft_items(p, in, c).x, items.x));
+  EXPECT_TRUE(torch::equal(nft_items(p, nullptr, in, c).x, items.x));
   auto c2 = c;
   c2.iteration = 1;
-  EXPECT_FALSE(torch::equal(nft_items(p, in, c2).x, items.x));
+  EXPECT_FALSE(torch::equal(nft_items(p, nullptr, in, c2).x, items.x));
 
   const double beta = 0.7;
   std::vector<std::int64_t> rows(static_cast<std::size_t>(n));
   std::iota(rows.begin(), rows.end(), 0);
-  const auto loss = nft_loss_sum(p, items, rows, beta, 5);  // 5 rows per pass: chunking changes nothing
+  const auto loss = nft_loss_sum(p, items, rows, beta, 5).loss;  // 5 rows per pass: chunking changes nothing
   const auto v = p.velocity(items.x, items.sigma, items.cond);
   const auto vd = v.detach().to(torch::kDouble), vo = items.v_old.to(torch::kDouble);
   const auto u = items.target.to(torch::kDouble), r = items.optimality.to(torch::kDouble).view({-1, 1, 1, 1});
@@ -600,6 +601,18 @@ TEST(Training, NftItemsLossAndGradientMatchAFloat64ClosedForm) {
   for (const auto& [name, w] : p.named_parameters()) params.push_back(w);
   const auto direction = (2 * beta * (2 * r - 1) * (vo - u) / numel).to(torch::kFloat).detach();
   EXPECT_LT(max_rel_difference(param_grads(loss, params), param_grads((v * direction).sum(), params)), 1e-3);
+
+  // With a reference, the KL term: the sum of the items' mean (v - v_ref)^2.
+  auto ref = tiny_policy();
+  perturb(ref, 13);
+  const auto with_ref = nft_items(p, &ref, in, c);
+  EXPECT_TRUE(torch::equal(with_ref.x, items.x));
+  const auto kl = nft_loss_sum(p, with_ref, rows, beta, 256).kl.item<double>();
+  const auto vr = ref.velocity(items.x, items.sigma, items.cond).detach().to(torch::kDouble);
+  const auto expected_kl = (vd - vr).pow(2).flatten(1).mean(1).sum().item<double>();
+  EXPECT_GT(expected_kl, 0);
+  EXPECT_NEAR(kl, expected_kl, 1e-5 * expected_kl);
+  EXPECT_FALSE(nft_loss_sum(p, items, rows, beta, 256).kl.defined());
 }
 
 // An NFT update is keyed (the same twice), resumes exactly, counts items rather than edges, makes
