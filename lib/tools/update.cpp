@@ -578,18 +578,18 @@ int run_rl(const UpdateOptions& o, cli::Context& ctx, const std::string& output,
     write_checkpoint(*policy, o, ctx, output, in.records, result.state, training,
                      nlohmann::json{{"update", seconds}}.dump(), /*moving_average=*/false);
   comm.barrier();  // every rank returns once the checkpoint exists
-  if (writer && c.objective == training::RlObjective::nft) {
-    log::summary("nft: " + std::to_string(means["sft_items"].get<std::int64_t>()) + " leaf items in " +
-                 std::to_string(result.minibatches_done - start_minibatch) + " minibatches, loss " +
-                 std::to_string(means["loss_sft"].get<double>()) + ": wrote " + output);
-    if (ctx.json) cli::print_json_summary(ctx, output, summary);
-  } else if (writer) {
-    log::summary(
-        std::string(training::objective_name(c.objective)) + ": " + std::to_string(static_cast<std::int64_t>(edges)) +
-        " edges in " + std::to_string(result.minibatches_done - start_minibatch) + " minibatches (" +
-        std::to_string(edges_per_s) + " edges/s), mean |rho - 1| " + std::to_string(means["ratio_dev"].get<double>()) +
-        ", clipped " + std::to_string(means["clip_fraction"].get<double>()) + ", lambda " + std::to_string(c.lambda) +
-        ": wrote " + output);
+  if (writer) {
+    const std::string minibatches = std::to_string(result.minibatches_done - start_minibatch) + " minibatches";
+    // NFT has items rather than edges, and no ratio, clipping or lambda to report.
+    const std::string what =
+        c.objective == training::RlObjective::nft
+            ? std::to_string(means["sft_items"].get<std::int64_t>()) + " leaf items in " + minibatches + ", loss " +
+                  std::to_string(means["loss_sft"].get<double>())
+            : std::to_string(static_cast<std::int64_t>(edges)) + " edges in " + minibatches + " (" +
+                  std::to_string(edges_per_s) + " edges/s), mean |rho - 1| " +
+                  std::to_string(means["ratio_dev"].get<double>()) + ", clipped " +
+                  std::to_string(means["clip_fraction"].get<double>()) + ", lambda " + std::to_string(c.lambda);
+    log::summary(std::string(training::objective_name(c.objective)) + ": " + what + ": wrote " + output);
     if (ctx.json) cli::print_json_summary(ctx, output, summary);
   }
   if (const int signo = signals::pending())
