@@ -11,7 +11,9 @@ of stage seconds, with the same prompt shards per iteration:
   tree-eta0     the tree with fixed clipping (eta = 0)
   tree-lambda0  the tree without the SFT term (lambda = 0)
   tree-nft      the tree's leaves trained by DiffusionNFT's objective (update --objective nft)
+  window-nft    MixGRPO's sampler (16 trajectories, SDE in the sliding window), the same objective
   independent-nft  Flow-GRPO's sampler (16 independent SDE trajectories), the same objective
+  tree-nft-beta0   tree-nft with uniform noise (beta = 0): the dynamic noise's share of its gain
 
 A run (one configuration, one seed) iterates rollout -> score -> advantage -> update until its
 stage seconds (the wall clock of the four tools; evaluation excluded) reach --budget, or it has
@@ -71,8 +73,11 @@ CONFIGS = {
     "tree-lambda0": ([], ["--lambda", "0"]),
     # NFT's own learning rate (issue 17's sweep): the study's --lr is the edge objectives'.
     "tree-nft": ([], ["--objective", "nft", "--lr", "1e-4"]),
+    "window-nft": (["--mode", "window", "--leaves", "16"], ["--objective", "nft", "--lr", "1e-4"]),
     "independent-nft": (["--mode", "independent", "--leaves", "16"],
                         ["--objective", "nft", "--lr", "1e-4"]),
+    # NFT has no ratio to clip and no SFT term: of the tree's ablations only the noise applies.
+    "tree-nft-beta0": (["--noise-growth", "0"], ["--objective", "nft", "--lr", "1e-4"]),
 }
 # Options the driver sets itself for every run: extra arguments may not change them, or the runs
 # would stop being comparable (or resumable).
@@ -481,25 +486,30 @@ def reach_table(base, runs, finals):
     return lines + markdown(head, rows)
 
 
-def claim_line(base, runs, finals):
-    """The paper's claim: the tree reaches the window sampler's accuracy in about half its time."""
-    if "tree" not in runs or "window" not in runs:
-        return "Claim (the tree reaches the window's accuracy in about half the time): needs both tree and window."
-    target = mean([p["strict"] for p in finals["window"]])
-    window_s = mean([p["seconds"] for p in finals["window"]])
-    hits = [first_reach(runs["tree"][s]["points"], target) for s in sorted(runs["tree"])]
+def claim_line(base, runs, finals, tree="tree", window="window"):
+    """The paper's claim: the tree reaches the window sampler's accuracy in about half its time
+    (asked of each objective's pair of samplers)."""
+    what = f"Claim ({tree} reaches {window}'s accuracy in about half the time)"
+    if tree not in runs or window not in runs:
+        return f"{what}: needs both {tree} and {window}."
+    target = mean([p["strict"] for p in finals[window]])
+    window_s = mean([p["seconds"] for p in finals[window]])
+    hits = [first_reach(runs[tree][s]["points"], target) for s in sorted(runs[tree])]
     secs = [h and h["seconds"] for h in hits]
-    head = (f"Claim (the tree reaches the window's accuracy in about half the time): the window's final mean "
-            f"held-out strict is {target:.3f} after {window_s:.0f} stage seconds; ")
+    head = f"{what}: {window}'s final mean held-out strict is {target:.3f} after {window_s:.0f} stage seconds; "
     if target <= base["strict"]:
         return head + f"the base model already has {base['strict']:.3f}, so the claim is not tested at this budget."
     if all(x is not None for x in secs):
-        return head + (f"the tree first reaches it at {per_seed(secs, '{:.0f}')} s, "
-                       f"{mean(secs) / window_s:.2f} of the window's time.")
+        return head + (f"{tree} first reaches it at {per_seed(secs, '{:.0f}')} s, "
+                       f"{mean(secs) / window_s:.2f} of {window}'s time.")
     reached = sum(x is not None for x in secs)
-    tree_s = mean([p["seconds"] for p in finals["tree"]])
-    return head + (f"the tree does not reach it within its {tree_s:.0f} s" if reached == 0 else
-                   f"the tree reaches it in {reached} of {len(secs)} seeds only ({per_seed(secs, '{:.0f}')} s)") + "."
+    tree_s = mean([p["seconds"] for p in finals[tree]])
+    return head + (f"{tree} does not reach it within its {tree_s:.0f} s" if reached == 0 else
+                   f"{tree} reaches it in {reached} of {len(secs)} seeds only ({per_seed(secs, '{:.0f}')} s)") + "."
+
+
+# The claim's pairs: the method's own objective, and the NFT objective (the one that learns here).
+CLAIM_PAIRS = (("tree", "window"), ("tree-nft", "window-nft"))
 
 
 def tables(a, settings, base, runs):
@@ -510,12 +520,14 @@ def tables(a, settings, base, runs):
              f"on the held-out prompts ({settings['eval_samples']} samples, {settings['eval_steps']} steps). "
              f"Final figures; several seeds show as mean (seed / seed ...).")
     return ([title, ""] + config_table(base, finals) + [""] + reach_table(base, runs, finals)
-            + ["", claim_line(base, runs, finals)])
+            + [""] + [claim_line(base, runs, finals, t, w) for t, w in CLAIM_PAIRS
+                      if t in runs or w in runs or (t, w) == CLAIM_PAIRS[0]])
 
 
 # --- Plots ----------------------------------------------------------------------------------
 
-COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf"]  # one per configuration
 
 
 def interpolate(points, x_key, y_key, x):
@@ -536,7 +548,7 @@ def mean_curve(curves, x_key, y_key):
 
 def svg_panel(out, x0, runs, x_key, x_label, y_key):
     """One 340 x 300 panel at x0: per configuration each seed thin, the seeds' mean thick."""
-    pw, ph, y0 = 340, 300, 50
+    pw, ph, y0 = 340, 300, 70
     curves = {c: [r[s]["points"] for s in sorted(r)] for c, r in runs.items()}
     pts = [p for cs in curves.values() for c in cs for p in c]
     xmax = max([p[x_key] for p in pts] + [1])
@@ -563,15 +575,16 @@ def svg_panel(out, x0, runs, x_key, x_label, y_key):
 
 def svg(path, title, runs, panels):
     """One panel per (x key, x label, y key) side by side, a legend of the configurations above."""
-    w, h = 80 + 380 * len(panels), 390
+    w, h = 80 + 380 * len(panels), 410
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
            f'<rect width="{w}" height="{h}" fill="white"/>', f'<text x="60" y="18">{title}</text>']
     for i, panel in enumerate(panels):
         svg_panel(out, 60 + 380 * i, runs, *panel)
+    per_row = max(1, (w - 60) // 130)  # the legend wraps rather than run off the picture
     for n, c in enumerate(runs):
-        x, colour = 60 + 120 * n, COLOURS[n % len(COLOURS)]
-        out.append(f'<line x1="{x}" x2="{x + 16}" y1="34" y2="34" stroke="{colour}" stroke-width="3"/>')
-        out.append(f'<text x="{x + 20}" y="38">{c}</text>')
+        x, y, colour = 60 + 130 * (n % per_row), 34 + 14 * (n // per_row), COLOURS[n % len(COLOURS)]
+        out.append(f'<line x1="{x}" x2="{x + 16}" y1="{y}" y2="{y}" stroke="{colour}" stroke-width="3"/>')
+        out.append(f'<text x="{x + 20}" y="{y + 4}">{c}</text>')
     write_atomic(path, "\n".join(out + ["</svg>"]) + "\n")
 
 

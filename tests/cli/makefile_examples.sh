@@ -46,8 +46,9 @@ grep -qE "^\| tree-lambda0 \| 1 \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| " all.log && g
   && grep -q "^Claim" all.log && [ -s "$WORK/out/study/study.svg" ] && [ -s "$WORK/out/study/judge.svg" ] \
   && pass || fail "study: $(grep -A12 'configuration' all.log)"
 grep -qE "^\| tree-nft \| 1 \| [0-9]+ \| [0-9]+ \| [0-9.]+ \| " all.log && grep -qE "^\| independent-nft \| 1 \| " all.log \
+  && grep -qE "^\| window-nft \| 1 \| " all.log && grep -qE "^\| tree-nft-beta0 \| 1 \| " all.log \
   && pass || fail "study: no nft rows: $(grep -A12 'configuration' all.log)"
-mk study >study.log 2>&1 && [ "$(grep -c ': done at iteration 1 ' study.log)" = 8 ] && pass || fail "study rerun: $(head -8 study.log)"
+mk study >study.log 2>&1 && [ "$(grep -c ': done at iteration 1 ' study.log)" = 10 ] && pass || fail "study rerun: $(head -8 study.log)"
 [ -s "$L/reward-curve.svg" ] && grep -q "<polyline" "$L/reward-curve.svg" && pass || fail "no reward curve"
 mk -q "$WORK/out/synth.h5" "$WORK/out/merged.h5" "$WORK/out/train.h5" "$WORK/out/heldout-synth.h5" "$WORK/out/base.safetensors" \
   "$WORK/out/advantaged.h5" "$WORK/out/advantaged-leaf.h5" "$WORK/out/base-eval.json" "$WORK/out/shapes-base.safetensors" \

@@ -113,7 +113,13 @@ assert "best final mean held-out strict accuracy, 0.350 (tree)" in text
 assert "| tree | 55 (50 / 60) | 100 (100 / 100) | 80 (100 / 60) | 150 (200 / 100) | - (100 / -) | - (200 / -) |" in text
 assert "| window | 95 (100 / 90) |" in text
 # The window ends at 0.300 after 205 s; the tree reaches 0.300 at 100 s and 60 s: 80 / 205 = 0.39.
-assert "window's final mean held-out strict is 0.300 after 205 stage seconds; the tree first reaches it at 80 (100 / 60) s, 0.39" in text
+assert "window's final mean held-out strict is 0.300 after 205 stage seconds; tree first reaches it at 80 (100 / 60) s, 0.39" in text
+# The NFT pair's line appears only when one of its configurations ran; then it is asked the same way.
+assert "tree-nft" not in text
+runs2 = {"tree-nft": runs["tree"], "window-nft": runs["window"]}
+text2 = "\n".join(study.tables(a, {"eval_every": 100, "eval_samples": 4, "eval_steps": 20}, base, runs2))
+assert "Claim (tree reaches window's accuracy in about half the time): needs both tree and window." in text2
+assert "window-nft's final mean held-out strict is 0.300 after 205 stage seconds; tree-nft first reaches it at 80 (100 / 60) s, 0.39" in text2
 assert study.override(["--lr", "1e-5", "--threads", "1", "--lambda", "0.1"], ["--lambda", "0", "-t", "2"]) \
     == ["--lr", "1e-5", "--lambda", "0", "-t", "2"]
 assert study.option_groups(["--layer-weights", "1", "2", "--flag", "--x=-1", "--y", "-0.5"]) == \
