@@ -108,9 +108,13 @@ a = types.SimpleNamespace(budget=200)
 text = "\n".join(study.tables(a, {"eval_every": 100, "eval_samples": 4, "eval_steps": 20}, base, runs))
 print(text)
 assert "| tree | 2 (2 / 2) | 105 (100 / 110) | 200 (200 / 200) | 0.350 (0.400 / 0.300) |" in text
-assert "best final mean held-out strict accuracy, 0.350 (tree)" in text
-# Levels 0.175, 0.263, 0.315: tree seed 1 at 50, 100, 100 s, seed 2 at 60, 60 s and never.
-assert "| tree | 55 (50 / 60) | 100 (100 / 100) | 80 (100 / 60) | 150 (200 / 100) | - (100 / -) | - (200 / -) |" in text
+assert "base 0.100 + f x (0.350 (tree) - 0.100)" in text
+# Levels of the gain 0.225, 0.288, 0.325: tree seed 1 at 100, 100, 100 s, seed 2 at 60, 60 s and never.
+assert "| tree | 80 (100 / 60) | 150 (200 / 100) | 80 (100 / 60) | 150 (200 / 100) | - (100 / -) | - (200 / -) |" in text
+assert "50 % of the gain (0.225): seconds" in text
+high = dict(base, strict=0.5)  # no run ends above this base: no levels to reach
+assert study.reach_table(high, runs, study.summarize(runs)) == \
+    ["Time to accuracy: no configuration ends above the base model's 0.500 held-out strict accuracy (tree is best with 0.350)."]
 assert "| window | 95 (100 / 90) |" in text
 # The window ends at 0.300 after 205 s; the tree reaches 0.300 at 100 s and 60 s: 80 / 205 = 0.39.
 assert "window's final mean held-out strict is 0.300 after 205 stage seconds; tree first reaches it at 80 (100 / 60) s, 0.39" in text
